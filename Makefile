@@ -1,0 +1,20 @@
+# Every target calls a script in ci/, the same scripts .ci/run and the GitHub workflow use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.PHONY: help setup lint test-service test-fast test
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+setup: ## install the pinned Python toolchain and locked dependencies into .venv
+	ci/setup-python.sh
+
+lint: setup ## ruff and mypy (strict on service/)
+	ci/lint.sh
+
+test-service: setup ## service unit and integration tests
+	ci/test-service.sh
+
+test-fast: lint test-service ## the checks that need no built tools
+
+test: test-fast ## everything CI runs, failing fast

@@ -1,0 +1,48 @@
+# Shared helpers for ci/ scripts: paths, logging and the version-keyed tool cache. Source, don't run.
+# shellcheck shell=bash
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=versions.env
+source "$REPO_ROOT/ci/versions.env"
+
+# Built tools live outside the work tree, keyed by name and version, so a fresh clone on the same
+# machine reuses them; .tools/bin in the checkout only holds links into this cache.
+TOOLS_CACHE="${TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/task-manager/tools}"
+TOOLS_BIN="$REPO_ROOT/.tools/bin"
+mkdir -p "$TOOLS_CACHE" "$TOOLS_BIN"
+export PATH="$TOOLS_BIN:$REPO_ROOT/.venv/bin:$PATH"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# link_tool NAME PATH: expose a cached binary as .tools/bin/NAME.
+link_tool() { ln -sfn "$2" "$TOOLS_BIN/$1"; }
+
+# cached_tool NAME VERSION: prints the cache directory for NAME at VERSION (created on demand).
+cached_tool() { local d="$TOOLS_CACHE/$1-$2"; mkdir -p "$d"; printf '%s\n' "$d"; }
+
+# go_install NAME VERSION PACKAGE@VERSION [go build flags...]: builds once per version into the
+# cache with `go install`, then links it into .tools/bin. A second run rebuilds nothing.
+go_install() {
+  local name=$1 version=$2 pkg=$3; shift 3
+  local dir; dir=$(cached_tool "$name" "$version")
+  if [[ ! -x "$dir/$name" ]]; then
+    log "building $name $version"
+    GOBIN="$dir" GOFLAGS="${GOFLAGS:-} -trimpath" go install "$@" "$pkg"
+    local built; built=$(basename "${pkg%@*}")
+    [[ "$built" == "$name" || ! -x "$dir/$built" ]] || mv "$dir/$built" "$dir/$name"
+  fi
+  link_tool "$name" "$dir/$name"
+}
+
+# apt_install PKG...: installs Debian packages that are missing; idempotent.
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+  ((${#missing[@]} == 0)) && return 0
+  log "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
