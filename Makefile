@@ -1,7 +1,7 @@
 # Every target calls a script in ci/, the same scripts .ci/run and the GitHub workflow use.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup lint test-service test-fast test
+.PHONY: help setup tools lint test-service test-fast test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -9,12 +9,16 @@ help: ## list the targets
 setup: ## install the pinned Python toolchain and locked dependencies into .venv
 	ci/setup-python.sh
 
+tools: ## build every pinned tool into .tools/bin (cached by version; a second run rebuilds nothing)
+	ci/tools.sh
+
 lint: setup ## ruff and mypy (strict on service/)
 	ci/lint.sh
 
 test-service: setup ## service unit and integration tests
 	ci/test-service.sh
 
+# The tiers, in the order `make test` runs them, failing fast.
 test-fast: lint test-service ## the checks that need no built tools
 
-test: test-fast ## everything CI runs, failing fast
+test: test-fast ## everything CI runs
