@@ -57,7 +57,11 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
-    host: str = Field(default="0.0.0.0", description="Address the HTTP API listens on.")  # noqa: S104
+    # In a container the API must listen on every interface (contract default).
+    host: str = Field(
+        default="0.0.0.0",  # noqa: S104  # nosec B104
+        description="Address the HTTP API listens on.",
+    )
     port: Port = Field(default=8080, description="Port of the HTTP API (/api/v1, /livez, /readyz).")
     metrics_port: Port = Field(
         default=9464, description="Separate port serving Prometheus metrics at /metrics."
