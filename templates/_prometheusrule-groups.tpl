@@ -33,17 +33,9 @@ job="{{ .Release.Name }}-otel-collector",namespace="{{ .Release.Namespace }}"
 / sum by (namespace, job) (rate(http_server_request_duration_seconds_count{ {{- $sel -}} }[{{ $w }}])))
 {{- end }}
 
-{{/* Extra labels the user wants on every alert (metrics.prometheusRule.additionalAlertLabels). */}}
-{{- define "task-manager.prometheusRule.extraLabels" -}}
-{{- with .Values.metrics.prometheusRule.additionalAlertLabels }}
-{{ toYaml . }}
-{{- end }}
-{{- end }}
-
 {{- define "task-manager.prometheusRule.groups" -}}
 {{- $app := include "task-manager.prometheusRule.appSelector" . -}}
 {{- $col := include "task-manager.prometheusRule.collectorSelector" . -}}
-{{- $extra := include "task-manager.prometheusRule.extraLabels" . | indent 8 -}}
 {{- $runbook := "https://github.com/task-manager/task-manager/blob/main/docs/runbook.md" -}}
 {{- /* Error budgets: 1 - objective. */ -}}
 {{- $availBudget := "0.001" -}}
@@ -67,7 +59,10 @@ job="{{ .Release.Name }}-otel-collector",namespace="{{ .Release.Namespace }}"
       for: 2m
       labels:
         severity: critical
-        slo: availability{{ $extra }}
+        slo: availability
+        {{- with $.Values.metrics.prometheusRule.additionalAlertLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
       annotations:
         summary: Task Manager is burning its availability error budget fast
         description: >-
@@ -92,7 +87,10 @@ job="{{ .Release.Name }}-otel-collector",namespace="{{ .Release.Namespace }}"
       for: 15m
       labels:
         severity: warning
-        slo: availability{{ $extra }}
+        slo: availability
+        {{- with $.Values.metrics.prometheusRule.additionalAlertLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
       annotations:
         summary: Task Manager is slowly burning its availability error budget
         description: >-
@@ -116,7 +114,10 @@ job="{{ .Release.Name }}-otel-collector",namespace="{{ .Release.Namespace }}"
       for: 2m
       labels:
         severity: critical
-        slo: latency{{ $extra }}
+        slo: latency
+        {{- with $.Values.metrics.prometheusRule.additionalAlertLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
       annotations:
         summary: Task Manager is burning its latency error budget fast
         description: >-
@@ -139,7 +140,10 @@ job="{{ .Release.Name }}-otel-collector",namespace="{{ .Release.Namespace }}"
       for: 15m
       labels:
         severity: warning
-        slo: latency{{ $extra }}
+        slo: latency
+        {{- with $.Values.metrics.prometheusRule.additionalAlertLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
       annotations:
         summary: Task Manager is slowly burning its latency error budget
         description: >-
@@ -156,7 +160,10 @@ job="{{ .Release.Name }}-otel-collector",namespace="{{ .Release.Namespace }}"
         sum by (namespace, job) (rate(http_server_request_duration_seconds_count{ {{- $app -}} }[5m])) > 0.1
       for: 10m
       labels:
-        severity: warning{{ $extra }}
+        severity: warning
+        {{- with $.Values.metrics.prometheusRule.additionalAlertLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
       annotations:
         summary: More than 5% of Task Manager requests fail
         description: >-
@@ -169,7 +176,10 @@ job="{{ .Release.Name }}-otel-collector",namespace="{{ .Release.Namespace }}"
         sum by (namespace, pod) (kube_pod_status_ready{namespace="{{ .Release.Namespace }}",pod=~"{{ include "task-manager.fullname" . }}-[a-z0-9]+-[a-z0-9]+",condition="false"}) > 0
       for: 10m
       labels:
-        severity: warning{{ $extra }}
+        severity: warning
+        {{- with $.Values.metrics.prometheusRule.additionalAlertLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
       annotations:
         summary: A Task Manager pod is not ready
         description: >-
@@ -182,7 +192,10 @@ job="{{ .Release.Name }}-otel-collector",namespace="{{ .Release.Namespace }}"
         up{ {{- $app -}} } == 0
       for: 5m
       labels:
-        severity: warning{{ $extra }}
+        severity: warning
+        {{- with $.Values.metrics.prometheusRule.additionalAlertLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
       annotations:
         summary: Prometheus cannot scrape a Task Manager pod
         description: >-
@@ -201,7 +214,10 @@ job="{{ .Release.Name }}-otel-collector",namespace="{{ .Release.Namespace }}"
         ) > 0
       for: 5m
       labels:
-        severity: warning{{ $extra }}
+        severity: warning
+        {{- with $.Values.metrics.prometheusRule.additionalAlertLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
       annotations:
         summary: The OpenTelemetry Collector is dropping spans
         description: >-

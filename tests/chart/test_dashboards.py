@@ -55,7 +55,7 @@ def query_panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in dashboard["panels"] if p["type"] != "row"]
 
 
-def walk(node: Any):  # noqa: ANN201 - generator over every nested dict
+def walk(node: Any):
     if isinstance(node, dict):
         yield node
         for value in node.values():
@@ -115,7 +115,9 @@ def test_panels_have_unique_ids_and_do_not_overlap(path: Path) -> None:
     for panel in panels:
         g = panel["gridPos"]
         assert g["x"] + g["w"] <= 24, panel["title"]
-        cells = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+        cells = {
+            (x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])
+        }
         assert not cells & taken, f"{panel['title']} overlaps another panel"
         taken |= cells
 

@@ -2,8 +2,8 @@
 
 The rule groups are rendered from the chart (release "task-manager" in namespace "tm", the names the
 unit tests in tests/chart/rules/ use), written as a plain rules file, linted with
-`promtool check rules`, and unit-tested with `promtool test rules` against synthetic series that make
-each alert fire and keep it silent.
+`promtool check rules`, and unit-tested with `promtool test rules` against synthetic series that
+make each alert fire and keep it silent.
 """
 
 from __future__ import annotations
@@ -114,7 +114,8 @@ def test_every_alert_has_summary_description_and_a_runbook_section(
     }
     for alert in alerts(groups):
         ann = alert["annotations"]
-        assert ann["summary"].strip() and ann["description"].strip(), alert["alert"]
+        assert ann["summary"].strip(), alert["alert"]
+        assert ann["description"].strip(), alert["alert"]
         url, _, anchor = ann["runbook_url"].partition("#")
         assert url.endswith("/docs/runbook.md"), alert["alert"]
         assert anchor in anchors, f"{alert['alert']}: no section #{anchor} in docs/runbook.md"
@@ -136,5 +137,6 @@ def test_every_alert_is_unit_tested_both_firing_and_silent(groups: list[dict[str
 def test_rules_select_the_release_namespace_and_service(groups: list[dict[str, Any]]) -> None:
     other = render_rule_groups("--namespace", "shop", "--set", "fullnameOverride=tasks")
     text = yaml.safe_dump(other)
-    assert 'namespace="shop"' in text and 'job="tasks"' in text
+    assert 'namespace="shop"' in text
+    assert 'job="tasks"' in text
     assert 'namespace="tm"' not in text

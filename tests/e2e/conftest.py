@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +19,13 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from stack import Stack, running_stack  # noqa: E402
+from stack import Stack, Traffic, running_stack
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     with running_stack("values-dev.yaml") as s:
         yield s
-
-
-@dataclass
-class Traffic:
-    """The requests the e2e test made: (method, path, status) and the created task's id."""
-
-    calls: list[tuple[str, str, int]] = field(default_factory=list)
-    task_id: str = ""
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 import yaml
@@ -192,7 +191,7 @@ def render(values: str = "values-dev.yaml") -> Rendered:
     return Rendered([d for d in yaml.safe_load_all(out) if d])
 
 
-# --- rewriting addresses to loopback ---------------------------------------------------------------
+# --- rewriting addresses to loopback ----------------------------------------------------------
 
 HOSTPORT = re.compile(r"^(?P<scheme>[a-z]+://)?(?P<host>[^:/]+):(?P<port>\d+)(?P<rest>/.*)?$")
 
@@ -238,7 +237,11 @@ def loopback_config(config: dict[str, Any], service: str, ports: PortMap) -> dic
                 if k == "endpoint" and isinstance(v, str):
                     out[k] = ports.dial(v) if path[:1] == ("exporters",) else listen(v)
                 elif k == "prometheus" and isinstance(v, dict) and "port" in v:
-                    out[k] = {**v, "host": "127.0.0.1", "port": ports.listen(service, int(v["port"]))}
+                    out[k] = {
+                        **v,
+                        "host": "127.0.0.1",
+                        "port": ports.listen(service, int(v["port"])),
+                    }
                 else:
                     out[k] = walk(v, (*path, str(k)))
             return out
@@ -249,7 +252,7 @@ def loopback_config(config: dict[str, Any], service: str, ports: PortMap) -> dic
     return walk(config, ())  # type: ignore[no-any-return]
 
 
-# --- processes -------------------------------------------------------------------------------------
+# --- processes --------------------------------------------------------------------------------
 
 
 @dataclass
@@ -303,6 +306,14 @@ def relabel_configs(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{snake(k): v for k, v in item.items()} for item in items]
 
 
+@dataclass
+class Traffic:
+    """The requests the e2e test made: (method, path, status) and the created task's id."""
+
+    calls: list[tuple[str, str, int]] = field(default_factory=list)
+    task_id: str = ""
+
+
 class Stack:
     """Jaeger, the collector, the app and Prometheus, configured from the rendered chart."""
 
@@ -320,7 +331,7 @@ class Stack:
     # process helpers
     def spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> Proc:
         log = self.dir / f"{name}.log"
-        popen = subprocess.Popen(  # noqa: S603 - our own tools, no shell
+        popen = subprocess.Popen(
             cmd,
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
@@ -353,9 +364,9 @@ class Stack:
         wait_http(proc, f"{self.jaeger_url}/api/services")
 
     def ensure_telemetry_reader(self, config: dict[str, Any], service: str) -> None:
-        """Without an explicit reader a collector binds its metrics to :8888; keep it on loopback."""
-        metrics = config.setdefault("service", {}).setdefault("telemetry", {}).setdefault(
-            "metrics", {}
+        """Without an explicit reader a collector binds metrics to :8888; keep it on loopback."""
+        metrics = (
+            config.setdefault("service", {}).setdefault("telemetry", {}).setdefault("metrics", {})
         )
         if not metrics.get("readers") and metrics.get("level") != "none":
             port = self.ports.listen(service, 8888)
@@ -470,7 +481,8 @@ class Stack:
     # addresses
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.ports[(self.app, self.r.container_ports(self.app)['http'])]}"
+        port = self.r.container_ports(self.app)["http"]
+        return f"http://127.0.0.1:{self.ports.ports[(self.app, port)]}"
 
     @property
     def jaeger_url(self) -> str:

@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import Traffic
-from stack import NAMESPACE, Stack
+from stack import NAMESPACE, Stack, Traffic
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "grafana-dashboards").glob("*.json"))
@@ -46,7 +45,9 @@ def server_spans(trace: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for s in trace["spans"] if tags(s).get("span.kind") == "server"]
 
 
-def jaeger_traces(stack: Stack, service: str, want: int, timeout: float = 60) -> list[dict[str, Any]]:
+def jaeger_traces(
+    stack: Stack, service: str, want: int, timeout: float = 60
+) -> list[dict[str, Any]]:
     """The service's traces in Jaeger, waiting until at least `want` server spans arrived (the
     app's batch span processor and the collector's batch processor both delay export)."""
     deadline = time.monotonic() + timeout
@@ -124,8 +125,7 @@ def test_api_requests_have_a_database_child_span(traces: list[dict[str, Any]]) -
             db = [
                 s
                 for s in trace["spans"]
-                if s["spanID"] in descendants
-                and ({"db.system", "db.system.name"} & tags(s).keys())
+                if s["spanID"] in descendants and ({"db.system", "db.system.name"} & tags(s).keys())
             ]
             if db:
                 found.append((server["operationName"], db[0]["operationName"]))
@@ -177,10 +177,12 @@ def scraped(stack: Stack, traffic: Traffic) -> float:
         stack.scrape_interval_seconds(stack.app), stack.scrape_interval_seconds(stack.collector)
     )
     deadline = time.monotonic() + 3 * interval + 30
-    expr = 'count(count_over_time(http_server_request_duration_seconds_count{status="422"}[10m]) >= 2)'
+    expr = (
+        'count(count_over_time(http_server_request_duration_seconds_count{status="422"}[10m]) >= 2)'
+    )
     assert eventually_nonempty(stack, expr, deadline), "Prometheus never scraped the traffic twice"
     # The collector's export counters move after its batch timeout; give them their scrapes too.
-    sent = "count(count_over_time(otelcol_exporter_sent_spans[10m]) >= 2) or count(count_over_time(otelcol_exporter_sent_spans_total[10m]) >= 2)"
+    sent = "count(count_over_time(otelcol_exporter_sent_spans[10m]) >= 2)"
     eventually_nonempty(stack, sent, deadline)
     return deadline
 
@@ -190,7 +192,9 @@ def label_values(stack: Stack, query: str) -> list[str]:
     m = re.fullmatch(r"label_values\((?:(.+),\s*)?(\w+)\)", query.strip())
     assert m, query
     params = {"match[]": m[1]} if m[1] else {}
-    r = requests.get(f"{stack.prometheus_url}/api/v1/label/{m[2]}/values", params=params, timeout=10)
+    r = requests.get(
+        f"{stack.prometheus_url}/api/v1/label/{m[2]}/values", params=params, timeout=10
+    )
     return r.json()["data"]  # type: ignore[no-any-return]
 
 
@@ -305,7 +309,6 @@ def test_prometheus_evaluates_every_rendered_rule_without_error(
 
 def test_both_scrape_targets_are_up(stack: Stack, scraped: float) -> None:
     up = {
-        r["metric"]["job"]: r["value"][1]
-        for r in instant(stack, f'up{{namespace="{NAMESPACE}"}}')
+        r["metric"]["job"]: r["value"][1] for r in instant(stack, f'up{{namespace="{NAMESPACE}"}}')
     }
     assert up == {stack.app: "1", stack.collector: "1"}
