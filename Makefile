@@ -1,7 +1,7 @@
 # Every target calls a script in ci/, the same scripts .ci/run and the GitHub workflow use.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup tools lint test-service test-fast test
+.PHONY: help setup tools crds lint test-service test-fast test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -11,6 +11,9 @@ setup: ## install the pinned Python toolchain and locked dependencies into .venv
 
 tools: ## build every pinned tool into .tools/bin (cached by version; a second run rebuilds nothing)
 	ci/tools.sh
+
+crds: ## generate the Prometheus Operator and Gateway API CRDs into .tools/crds (cached by version)
+	ci/crds.sh
 
 lint: setup ## ruff and mypy (strict on service/)
 	ci/lint.sh
