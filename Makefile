@@ -1,7 +1,7 @@
 # Every target calls a script in ci/, the same scripts .ci/run and the GitHub workflow use.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup tools crds lint test-service test-fast test
+.PHONY: help setup tools crds lint sast audit workflow-lint test-service test-fast test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -18,10 +18,19 @@ crds: ## generate the Prometheus Operator and Gateway API CRDs into .tools/crds 
 lint: setup ## ruff and mypy (strict on service/)
 	ci/lint.sh
 
+sast: setup ## bandit over service/ (fails on medium or high severity)
+	ci/sast.sh
+
+audit: setup ## pip-audit of every locked dependency in uv.lock (fails on any known vulnerability)
+	ci/audit.sh
+
+workflow-lint: setup ## actionlint (with shellcheck) over .github/workflows
+	ci/workflow-lint.sh
+
 test-service: setup ## service unit and integration tests
 	ci/test-service.sh
 
 # The tiers, in the order `make test` runs them, failing fast.
-test-fast: lint test-service ## the checks that need no built tools
+test-fast: lint sast audit test-service ## the checks that need no built tools
 
 test: test-fast ## everything CI runs
