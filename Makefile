@@ -1,7 +1,7 @@
 # Every target calls a script in ci/, the same scripts .ci/run and the GitHub workflow use.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup tools crds lint sast audit workflow-lint test-service test-fast test
+.PHONY: help setup tools lint sast audit workflow-lint test-ci test-service test-fast test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -12,6 +12,7 @@ setup: ## install the pinned Python toolchain and locked dependencies into .venv
 tools: ## build every pinned tool into .tools/bin (cached by version; a second run rebuilds nothing)
 	ci/tools.sh
 
+.PHONY: crds
 crds: ## generate the Prometheus Operator and Gateway API CRDs into .tools/crds (cached by version)
 	ci/crds.sh
 
@@ -27,10 +28,13 @@ audit: setup ## pip-audit of every locked dependency in uv.lock (fails on any kn
 workflow-lint: setup ## actionlint (with shellcheck) over .github/workflows
 	ci/workflow-lint.sh
 
+test-ci: setup ## workflows pinned and thin; every README command exercised (tests/ci)
+	ci/test-ci.sh
+
 test-service: setup ## service unit and integration tests
 	ci/test-service.sh
 
 # The tiers, in the order `make test` runs them, failing fast.
-test-fast: lint sast audit test-service ## the checks that need no built tools
+test-fast: lint sast audit test-ci test-service ## the checks that need no built tools
 
-test: test-fast ## everything CI runs
+test: lint sast audit workflow-lint test-ci test-service ## everything CI runs
