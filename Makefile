@@ -12,6 +12,10 @@ setup: ## install the pinned Python toolchain and locked dependencies into .venv
 tools: ## build every pinned tool into .tools/bin (cached by version; a second run rebuilds nothing)
 	ci/tools.sh
 
+.PHONY: crds
+crds: ## generate the Prometheus Operator and Gateway API CRDs into .tools/crds (cached by version)
+	ci/crds.sh
+
 lint: setup ## ruff and mypy (strict on service/)
 	ci/lint.sh
 
