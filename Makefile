@@ -1,7 +1,7 @@
 # Every target calls a script in ci/, the same scripts .ci/run and the GitHub workflow use.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup tools lint test-service test-image test-fast test
+.PHONY: help setup tools lint sast audit workflow-lint test-ci test-service test-image test-fast test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -15,6 +15,18 @@ tools: ## build every pinned tool into .tools/bin (cached by version; a second r
 lint: setup ## ruff and mypy (strict on service/)
 	ci/lint.sh
 
+sast: setup ## bandit over service/ (fails on medium or high severity)
+	ci/sast.sh
+
+audit: setup ## pip-audit of every locked dependency in uv.lock (fails on any known vulnerability)
+	ci/audit.sh
+
+workflow-lint: setup ## actionlint (with shellcheck) over .github/workflows
+	ci/workflow-lint.sh
+
+test-ci: setup ## workflows pinned and thin; every README command exercised (tests/ci)
+	ci/test-ci.sh
+
 test-service: setup ## service unit and integration tests
 	ci/test-service.sh
 
@@ -22,6 +34,6 @@ test-image: setup ## build the image on a Debian-built base and run it under the
 	ci/test-image.sh
 
 # The tiers, in the order `make test` runs them, failing fast.
-test-fast: lint test-service ## the checks that need no built tools
+test-fast: lint sast audit test-ci test-service ## the checks that need no built tools
 
-test: test-fast test-image ## everything CI runs
+test: lint sast audit workflow-lint test-ci test-service test-image ## everything CI runs
