@@ -41,10 +41,12 @@ RUN python3.11 -m venv /opt/uv \
  && /opt/uv/bin/pip install --quiet "uv==${UV_VERSION}"
 
 WORKDIR /src
-# Dependencies first, from the lock alone, so editing the service reuses this layer.
-COPY pyproject.toml uv.lock README.md ./
+# Dependencies first, from the lock alone, so editing the service or README reuses this layer.
+COPY pyproject.toml uv.lock ./
 RUN /opt/uv/bin/uv sync --locked --no-dev --no-install-project
 # Then the project itself, installed as a wheel (not editable): the runtime stage has no /src.
+# (README.md is the package's long description.)
+COPY README.md ./
 COPY service ./service
 RUN /opt/uv/bin/uv sync --locked --no-dev --no-editable \
  && test -x /opt/task-manager/venv/bin/task-manager \

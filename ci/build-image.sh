@@ -47,7 +47,7 @@ fi
 
 log "building $IMAGE on $base"
 start=$SECONDS
-docker build --network host \
+docker build --network host --force-rm \
   "${base_args[@]}" \
   --build-arg "UV_VERSION=$UV_VERSION" \
   --build-arg "EXTRA_CA_CERTS=$extra_ca" \

@@ -8,6 +8,7 @@ service bound to 127.0.0.1 on free ports. Containers are always removed, pass or
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -17,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -27,7 +29,9 @@ PRINCIPAL = "image-test"
 START_TIMEOUT_S = 60.0
 
 
-def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def docker(
+    *args: str, check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["docker", *args], check=check, capture_output=True, text=True, timeout=timeout
     )
@@ -62,7 +66,10 @@ class Container:
         return {"Authorization": f"Bearer {self.token}"}
 
     def state(self) -> dict[str, str]:
-        fmt = "{{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}"
+        fmt = (
+            "{{.State.Status}} {{.State.ExitCode}} "
+            "{{if .State.Health}}{{.State.Health.Status}}{{end}}"
+        )
         status, exit_code, *health = docker("inspect", "--format", fmt, self.name).stdout.split()
         return {"status": status, "exit_code": exit_code, "health": health[0] if health else ""}
 
@@ -72,6 +79,12 @@ class Container:
 
     def exec(self, *argv: str) -> subprocess.CompletedProcess[str]:
         return docker("exec", self.name, *argv, check=False)
+
+    def stop(self, grace_period_s: int) -> float:
+        """`docker stop`: SIGTERM, SIGKILL after the grace period. Returns the seconds taken."""
+        started = time.monotonic()
+        docker("stop", "--time", str(grace_period_s), self.name, timeout=grace_period_s + 30)
+        return time.monotonic() - started
 
 
 def run_container(image: str, **extra_env: str) -> Container:
@@ -152,6 +165,15 @@ def image() -> str:
     if docker("image", "inspect", name, check=False).returncode != 0:
         pytest.fail(f"image {name} does not exist")
     return name
+
+
+@pytest.fixture(scope="session")
+def image_config(image: str) -> dict[str, Any]:
+    """The image's config as `docker image inspect` reports it (User, Entrypoint, Labels, ...)."""
+    config: dict[str, Any] = json.loads(
+        docker("image", "inspect", "--format", "{{json .Config}}", image).stdout
+    )
+    return config
 
 
 @pytest.fixture(scope="module")
