@@ -1,7 +1,7 @@
 # Every target calls a script in ci/, the same scripts .ci/run and the GitHub workflow use.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup tools lint sast audit workflow-lint test-ci test-service test-image test-fast test
+.PHONY: help setup tools lint sast audit workflow-lint test-ci test-service test-image test-rules test-e2e dev test-fast test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -11,6 +11,10 @@ setup: ## install the pinned Python toolchain and locked dependencies into .venv
 
 tools: ## build every pinned tool into .tools/bin (cached by version; a second run rebuilds nothing)
 	ci/tools.sh
+
+.PHONY: crds
+crds: ## generate the Prometheus Operator and Gateway API CRDs into .tools/crds (cached by version)
+	ci/crds.sh
 
 lint: setup ## ruff and mypy (strict on service/)
 	ci/lint.sh
@@ -32,6 +36,15 @@ test-service: setup ## service unit and integration tests
 
 test-image: setup ## build the image on a Debian-built base and run it under the chart's securityContext
 	ci/test-image.sh
+
+test-rules: setup tools ## dashboard structure and promtool tests of the alert rules (also run by chart-check)
+	ci/test-rules.sh
+
+test-e2e: setup tools ## real collector, Jaeger, app and Prometheus from the rendered chart (tests/e2e)
+	ci/test-e2e.sh
+
+dev: setup tools ## the observability stack locally (app on SQLite, collector, Jaeger, Prometheus); Ctrl-C stops it
+	ci/dev.sh
 
 # The tiers, in the order `make test` runs them, failing fast.
 test-fast: lint sast audit test-ci test-service ## the checks that need no built tools
