@@ -1,7 +1,7 @@
 # Every target calls a script in ci/, the same scripts .ci/run and the GitHub workflow use.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup tools lint test-service chart-check chart-docs test-fast test
+.PHONY: help setup tools lint sast audit workflow-lint test-ci test-service chart-check chart-docs test-image test-rules test-e2e dev test-fast test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -12,8 +12,24 @@ setup: ## install the pinned Python toolchain and locked dependencies into .venv
 tools: ## build every pinned tool into .tools/bin (cached by version; a second run rebuilds nothing)
 	ci/tools.sh
 
+.PHONY: crds
+crds: ## generate the Prometheus Operator and Gateway API CRDs into .tools/crds (cached by version)
+	ci/crds.sh
+
 lint: setup ## ruff and mypy (strict on service/)
 	ci/lint.sh
+
+sast: setup ## bandit over service/ (fails on medium or high severity)
+	ci/sast.sh
+
+audit: setup ## pip-audit of every locked dependency in uv.lock (fails on any known vulnerability)
+	ci/audit.sh
+
+workflow-lint: setup ## actionlint (with shellcheck) over .github/workflows
+	ci/workflow-lint.sh
+
+test-ci: setup ## workflows pinned and thin; every README command exercised (tests/ci)
+	ci/test-ci.sh
 
 test-service: setup ## service unit and integration tests
 	ci/test-service.sh
@@ -24,7 +40,19 @@ chart-check: setup tools ## chart: helm lint (helm 4 + 3), helm-unittest, kubeco
 chart-docs: tools ## regenerate the README values table from values.yaml
 	ci/chart-docs.sh
 
-# The tiers, in the order `make test` runs them, failing fast.
-test-fast: lint test-service ## the checks that need no built tools
+test-image: setup ## build the image on a Debian-built base and run it under the chart's securityContext
+	ci/test-image.sh
 
-test: test-fast chart-check ## everything CI runs
+test-rules: setup tools ## dashboard structure and promtool tests of the alert rules (also run by chart-check)
+	ci/test-rules.sh
+
+test-e2e: setup tools ## real collector, Jaeger, app and Prometheus from the rendered chart (tests/e2e)
+	ci/test-e2e.sh
+
+dev: setup tools ## the observability stack locally (app on SQLite, collector, Jaeger, Prometheus); Ctrl-C stops it
+	ci/dev.sh
+
+# The tiers, in the order `make test` runs them, failing fast.
+test-fast: lint sast audit test-ci test-service ## the checks that need no built tools
+
+test: lint sast audit workflow-lint test-ci test-service chart-check test-image ## everything CI runs

@@ -42,9 +42,11 @@ apt_install() {
   for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
   ((${#missing[@]} == 0)) && return 0
   log "apt-get install ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Root here; on a GitHub runner the runner user has password-less sudo.
+  local sudo=(); ((EUID == 0)) || sudo=(sudo)
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
 }
 
 # go_build_module NAME VERSION MODULE@VERSION PKGDIR [go build flags...]: for modules whose go.mod has

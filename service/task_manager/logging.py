@@ -1,0 +1,110 @@
+"""JSON logs on stdout: one object per line, with request id and trace context, never secrets."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, has_request_context, request
+from opentelemetry import trace
+from pythonjsonlogger.json import JsonFormatter
+
+from task_manager.metrics import PROBE_PATHS, UNMATCHED_ROUTE
+
+ACCESS_LOGGER = "task_manager.access"
+REQUEST_ID_HEADER = "X-Request-Id"
+
+# Anything that looks like a credential is masked, whatever logged it.
+_SECRET_PATTERNS = (
+    re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"),
+    re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)[^\"',;]+"),
+    re.compile(r"(?i)(token[\"']?\s*[:=]\s*[\"']?)[^\s\"',;]+"),
+    re.compile(r"(://[^:/@\s]+:)[^@\s]+(?=@)"),
+)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+def redact(text: str) -> str:
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(r"\1<redacted>", text)
+    return text
+
+
+class _ContextFilter(logging.Filter):
+    """Adds request_id, trace_id and span_id, and masks credentials in the message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if has_request_context():
+            record.request_id = g.get("request_id")
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            record.trace_id = format(span.trace_id, "032x")
+            record.span_id = format(span.span_id, "016x")
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+class _Formatter(JsonFormatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        return f"{seconds}.{int(record.msecs):03d}Z"
+
+
+def configure_logging(level: str) -> None:
+    """Installs the JSON handler on the root logger; waitress' queue warnings are quieted."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(_ContextFilter())
+    handler.setFormatter(
+        _Formatter(
+            "{asctime}{levelname}{name}{message}",
+            style="{",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    )
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # "Task queue depth is N" is logged per request under load: keep only real errors.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+def instrument(app: Flask) -> None:
+    """Request ids and one access line per request (probes excluded)."""
+    access = logging.getLogger(ACCESS_LOGGER)
+
+    @app.before_request
+    def _request_id() -> None:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.access_start = time.perf_counter()
+
+    @app.after_request
+    def _access(response: Response) -> Response:
+        response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
+        if request.path in PROBE_PATHS:
+            return response
+        start: float = g.get("access_start", time.perf_counter())
+        rule = request.url_rule
+        extra: dict[str, Any] = {
+            "method": request.method,
+            "route": rule.rule if rule is not None else UNMATCHED_ROUTE,
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - start) * 1000, 3),
+            "principal": g.get("principal"),
+        }
+        access.info("request", extra=extra)
+        return response

@@ -1,0 +1,112 @@
+"""Waitress, signals and graceful drain.
+
+On SIGTERM or SIGINT: /readyz turns 503 at once, requests in flight (and any that still arrive)
+are served until none is left or TASK_MANAGER_DRAIN_SECONDS pass, spans are flushed, exit 0.
+A second signal stops at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+from flask import Flask
+from waitress.channel import HTTPChannel
+from waitress.server import create_server
+
+from task_manager.runtime import runtime
+
+log = logging.getLogger(__name__)
+
+
+class Server:
+    """The API on waitress plus the metrics endpoint on its own port."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.state = runtime(app)
+        settings = self.state.settings
+        self.wsgi: Any = create_server(
+            app,
+            host=settings.host,
+            port=settings.port,
+            threads=settings.threads,
+            ident="task-manager",
+            # Flask enforces MAX_BODY_BYTES with a problem+json 413; waitress' own cap is a
+            # backstop above it.
+            max_request_body_size=settings.max_body_bytes * 2,
+            channel_timeout=60,
+            connection_limit=1000,
+            clear_untrusted_proxy_headers=True,
+        )
+        self.metrics_server: Any = self.state.metrics.serve(settings.host, settings.metrics_port)
+        self._stop = threading.Event()
+        self._signals = 0
+
+    @property
+    def port(self) -> int:
+        return int(self.wsgi.effective_port)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            log.warning("second signal: stopping without waiting")
+            self._stop.set()
+            return
+        log.info("shutdown requested", extra={"signal": signal.Signals(signum).name})
+        self.state.draining.set()
+        threading.Thread(target=self._drain, name="drain", daemon=True).start()
+
+    def _busy(self) -> bool:
+        """True while a request is being received, queued, handled or its response sent."""
+        dispatcher = self.wsgi.task_dispatcher
+        if dispatcher.active_count or dispatcher.queue:
+            return True
+        for channel in list(getattr(self.wsgi, "_map", {}).values()):
+            if not isinstance(channel, HTTPChannel):
+                continue
+            if channel.request is not None or channel.requests or channel.total_outbufs_len:
+                return True
+        return False
+
+    def _drain(self) -> None:
+        deadline = time.monotonic() + self.state.settings.drain_seconds
+        while self._busy() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self._busy():
+            log.warning("drain period over with requests still in flight")
+        self._stop.set()
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        loop = threading.Thread(target=self.wsgi.run, name="waitress", daemon=True)
+        loop.start()
+        settings = self.state.settings
+        log.info(
+            "serving",
+            extra={
+                "host": settings.host,
+                "port": self.port,
+                "metrics_port": settings.metrics_port,
+                "threads": settings.threads,
+            },
+        )
+        while not self._stop.wait(0.2):
+            if not loop.is_alive():
+                log.error("the HTTP server loop stopped unexpectedly")
+                return 1
+        self.shutdown()
+        log.info("stopped")
+        return 0
+
+    def shutdown(self) -> None:
+        self.wsgi.close()
+        self.wsgi.task_dispatcher.shutdown(cancel_pending=True, timeout=1)
+        self.metrics_server.shutdown()
+        self.state.tracing.shutdown()
+        self.state.repository.engine.dispose()

@@ -1,0 +1,340 @@
+"""The single source of truth for configuration: every variable the service reads is a field here.
+
+Settings are built once from the environment at start-up (``Settings.from_env()``) and passed down;
+no other module reads ``os.environ``. docs/configuration.md is generated from the field list
+(``render_configuration_markdown``) and a test fails when the committed copy is stale.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "TASK_MANAGER_"
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+Sampler = Literal[
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+]
+
+# Fields holding secrets: redacted by check-config and never logged.
+SECRET_FIELDS = frozenset({"auth_tokens", "database_url"})
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message is one line naming the environment variable to fix."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+def _otel(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    """Service configuration read from TASK_MANAGER_* and the standard OTEL_* variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        case_sensitive=False,
+        extra="ignore",
+        frozen=True,
+        validate_default=True,
+    )
+
+    # In a container the API must listen on every interface (contract default).
+    host: str = Field(
+        default="0.0.0.0",  # noqa: S104  # nosec B104
+        description="Address the HTTP API listens on.",
+    )
+    port: Port = Field(default=8080, description="Port of the HTTP API (/api/v1, /livez, /readyz).")
+    metrics_port: Port = Field(
+        default=9464, description="Separate port serving Prometheus metrics at /metrics."
+    )
+    database_url: SecretStr = Field(
+        default=SecretStr("sqlite:///var/task-manager.db"),
+        description=(
+            "SQLAlchemy URL: `sqlite:///relative.db`, `sqlite:////absolute.db` or "
+            "`postgresql://user:pass@host/db` (driver psycopg 3). Treated as a secret."
+        ),
+    )
+    auth_enabled: bool = Field(
+        default=True,
+        description="Require a bearer token on /api/v1. Turning it off logs a warning at start.",
+    )
+    auth_tokens_file: Path | None = Field(
+        default=None,
+        description="File of `principal:token` lines (blank lines and `#` comments ignored).",
+    )
+    auth_tokens: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated `principal:token` pairs, for development. A secret.",
+    )
+    log_level: LogLevel = Field(default="INFO", description="Minimum level of the JSON log lines.")
+    drain_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description="After SIGTERM, the longest time to let in-flight requests finish.",
+    )
+    threads: int = Field(default=8, ge=1, le=256, description="Waitress worker threads.")
+    migrate_on_start: bool = Field(
+        default=True, description="Run the Alembic migrations to head before serving."
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=104_857_600,
+        description="Largest accepted request body in bytes; larger bodies get 413.",
+    )
+
+    otel_service_name: str = Field(
+        default="task-manager",
+        validation_alias=_otel("OTEL_SERVICE_NAME"),
+        description="service.name resource attribute of spans.",
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=_otel("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description=(
+            "Base URL of the OTLP/HTTP receiver (e.g. `http://collector:4318`); traces go to "
+            "`<endpoint>/v1/traces`. Tracing is off when neither endpoint variable is set."
+        ),
+    )
+    otel_exporter_otlp_traces_endpoint: str | None = Field(
+        default=None,
+        validation_alias=_otel("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+        description="Full URL for traces; overrides OTEL_EXPORTER_OTLP_ENDPOINT.",
+    )
+    otel_exporter_otlp_protocol: Literal["http/protobuf"] = Field(
+        default="http/protobuf",
+        validation_alias=_otel("OTEL_EXPORTER_OTLP_PROTOCOL"),
+        description="OTLP transport; only `http/protobuf` is supported.",
+    )
+    otel_exporter_otlp_headers: SecretStr | None = Field(
+        default=None,
+        validation_alias=_otel("OTEL_EXPORTER_OTLP_HEADERS"),
+        description="`key=value,...` headers sent with each export. Treated as a secret.",
+    )
+    otel_traces_sampler: Sampler = Field(
+        default="parentbased_always_on",
+        validation_alias=_otel("OTEL_TRACES_SAMPLER"),
+        description="Sampler name as in the OpenTelemetry specification.",
+    )
+    otel_traces_sampler_arg: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        validation_alias=_otel("OTEL_TRACES_SAMPLER_ARG"),
+        description="Ratio for the `traceidratio` samplers (default 1.0).",
+    )
+    otel_resource_attributes: str | None = Field(
+        default=None,
+        validation_alias=_otel("OTEL_RESOURCE_ATTRIBUTES"),
+        description="Extra resource attributes, `key=value,...`.",
+    )
+    otel_sdk_disabled: bool = Field(
+        default=False,
+        validation_alias=_otel("OTEL_SDK_DISABLED"),
+        description="`true` turns tracing off even when an endpoint is set.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # from_env() maps the environment explicitly, so an explicit mapping (tests, check-config)
+        # and the process environment go through exactly the same path.
+        return (init_settings,)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("otel_traces_sampler", "otel_exporter_otlp_protocol", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator(
+        "otel_exporter_otlp_endpoint",
+        "otel_exporter_otlp_traces_endpoint",
+        "otel_resource_attributes",
+        "auth_tokens_file",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Builds settings from ``environ`` (default: the process environment).
+
+        Raises ConfigError naming the first bad variable.
+        """
+        env = dict(os.environ if environ is None else environ)
+        known = {name.upper(): name for name in known_environment_variables()}
+        values: dict[str, Any] = {}
+        for key, value in env.items():
+            if key.upper() in known:
+                field = _field_for_variable(known[key.upper()])
+                values[_init_key(field)] = value
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            loc = str(error["loc"][0]) if error["loc"] else ""
+            variable = loc if loc in known else environment_variable(loc)
+            raise ConfigError(variable, error["msg"]) from None
+
+    @property
+    def traces_endpoint(self) -> str | None:
+        """The OTLP/HTTP traces URL, or None when tracing is off."""
+        if self.otel_sdk_disabled:
+            return None
+        if self.otel_exporter_otlp_traces_endpoint:
+            return self.otel_exporter_otlp_traces_endpoint
+        if self.otel_exporter_otlp_endpoint:
+            return self.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+        return None
+
+    def redacted(self) -> dict[str, str]:
+        """Effective configuration keyed by environment variable, secrets redacted."""
+        out: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                shown = ""
+            elif name in SECRET_FIELDS or isinstance(value, SecretStr):
+                shown = _redact(name, value.get_secret_value())
+            else:
+                shown = str(value).lower() if isinstance(value, bool) else str(value)
+            out[environment_variable(name)] = shown
+        return out
+
+
+def _redact(name: str, secret: str) -> str:
+    if name == "database_url":
+        # Keep the scheme and host so an operator can see where it points.
+        scheme, sep, rest = secret.partition("://")
+        if not sep:
+            return "<redacted>"
+        _creds, at, location = rest.rpartition("@")
+        return f"{scheme}://{'<redacted>@' if at else ''}{location}"
+    return "<redacted>" if secret else ""
+
+
+def environment_variable(field: str) -> str:
+    """Name of the environment variable that sets ``field``."""
+    info = Settings.model_fields.get(field)
+    if info is not None and isinstance(info.validation_alias, AliasChoices):
+        first = info.validation_alias.choices[0]
+        if isinstance(first, str):
+            return first
+    return ENV_PREFIX + field.upper()
+
+
+def _init_key(field: str) -> str:
+    variable = environment_variable(field)
+    return variable if not variable.startswith(ENV_PREFIX) else field
+
+
+def _field_for_variable(variable: str) -> str:
+    for field in Settings.model_fields:
+        if environment_variable(field) == variable:
+            return field
+    raise KeyError(variable)
+
+
+def known_environment_variables() -> frozenset[str]:
+    """Every environment variable the service reads (TASK_MANAGER_* and the OTEL_* it honours)."""
+    return frozenset(environment_variable(field) for field in Settings.model_fields)
+
+
+@dataclass(frozen=True)
+class VariableDoc:
+    """One row of docs/configuration.md."""
+
+    variable: str
+    type: str
+    default: str
+    description: str
+
+
+def _type_name(annotation: Any) -> str:
+    text = getattr(annotation, "__name__", None) or str(annotation)
+    text = str(annotation) if "[" in str(annotation) or "|" in str(annotation) else text
+    return (
+        text.replace("typing.", "")
+        .replace("pydantic.types.", "")
+        .replace("pathlib.", "")
+        .replace("NoneType", "None")
+    )
+
+
+def variable_docs() -> list[VariableDoc]:
+    """Documentation of each variable, in declaration order."""
+    rows = []
+    for name, info in Settings.model_fields.items():
+        default = info.default
+        if isinstance(default, SecretStr):
+            default = default.get_secret_value()
+        if isinstance(default, bool):
+            shown = str(default).lower()
+        elif default is None:
+            shown = "(unset)"
+        else:
+            shown = str(default)
+        rows.append(
+            VariableDoc(
+                variable=environment_variable(name),
+                type=_type_name(info.annotation),
+                default=shown,
+                description=info.description or "",
+            )
+        )
+    return rows
+
+
+def render_configuration_markdown() -> str:
+    """The text of docs/configuration.md."""
+    lines = [
+        "# Configuration",
+        "",
+        "<!-- Generated from service/task_manager/settings.py by "
+        "`task-manager check-config --markdown`; a test fails when it is stale. -->",
+        "",
+        "The service reads only these environment variables. `task-manager check-config` prints",
+        "the effective values (secrets redacted) and exits 2 naming the variable when one is",
+        "invalid. Boolean values accept `true`/`false`, `1`/`0`, `yes`/`no`.",
+        "",
+        "| Variable | Type | Default | Description |",
+        "| --- | --- | --- | --- |",
+    ]
+    for row in variable_docs():
+        typ = row.type.replace("|", "\\|")
+        lines.append(f"| `{row.variable}` | `{typ}` | `{row.default}` | {row.description} |")
+    lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,368 @@
+"""The task repository: the handful of operations the API needs, over SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from task_manager.errors import NotFound, PreconditionFailed, ValidationFailed
+from task_manager.models import ListQuery, Sort, Task, TaskCreate, TaskFields, TaskPage
+from task_manager.storage.engine import WRITE
+from task_manager.storage.schema import idempotency_keys, task_labels, tasks
+
+Observer = Callable[[str, float], None]
+
+_TASK_COLUMNS = (
+    tasks.c.id,
+    tasks.c.title,
+    tasks.c.description,
+    tasks.c.status,
+    tasks.c.priority,
+    tasks.c.due_at,
+    tasks.c.labels,
+    tasks.c.created_at,
+    tasks.c.updated_at,
+    tasks.c.version,
+)
+
+
+@dataclass(frozen=True)
+class Created:
+    task: Task
+    replayed: bool
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _row_to_task(row: Any) -> Task:
+    return Task(
+        id=uuid.UUID(row.id),
+        title=row.title,
+        description=row.description,
+        status=row.status,
+        priority=row.priority,
+        due_at=_utc(row.due_at),
+        labels=json.loads(row.labels),
+        created_at=_utc(row.created_at),
+        updated_at=_utc(row.updated_at),
+        version=row.version,
+    )
+
+
+def request_hash(body: Mapping[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _unique(labels: list[str]) -> list[str]:
+    return list(dict.fromkeys(labels))
+
+
+class _Cursor:
+    """Keyset position: (sort, due_at is null, sort value, id), opaque to clients."""
+
+    @staticmethod
+    def encode(sort: Sort, task: Task) -> str:
+        value = task.due_at if sort in (Sort.DUE_AT, Sort.DUE_AT_DESC) else task.created_at
+        raw = json.dumps(
+            [sort.value, value is None, value.isoformat() if value else None, str(task.id)]
+        )
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @staticmethod
+    def decode(sort: Sort, cursor: str) -> tuple[bool, datetime | None, str]:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            sort_name, is_null, value, task_id = json.loads(raw)
+            if sort_name != sort.value:
+                raise ValueError("cursor was made for another sort order")
+            when = None if is_null else _utc(datetime.fromisoformat(value))
+            return bool(is_null), when, str(uuid.UUID(task_id))
+        except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, AttributeError):
+            raise ValidationFailed(
+                "The request has invalid fields.",
+                [{"parameter": "cursor", "detail": "Not a cursor returned for this sort order."}],
+            ) from None
+
+
+class TaskRepository:
+    """Tasks belong to an owner (principal); another owner's task does not exist for them."""
+
+    def __init__(self, engine: Engine, observe: Observer | None = None) -> None:
+        self.engine = engine
+        self._observe = observe or (lambda _op, _seconds: None)
+
+    @contextmanager
+    def _timed(self, operation: str) -> Iterator[None]:
+        import time
+
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._observe(operation, time.perf_counter() - start)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.connect() as connection:
+            connection.execution_options(**{WRITE: True})
+            with connection.begin():
+                yield connection
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as connection, connection.begin():
+            yield connection
+
+    # --- health -------------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        with self._read() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def count_by_status(self) -> dict[str, int]:
+        with self._timed("count_by_status"), self._read() as connection:
+            rows = connection.execute(
+                select(tasks.c.status, func.count()).group_by(tasks.c.status)
+            ).all()
+        counts = {"todo": 0, "in_progress": 0, "done": 0}
+        counts.update({status: int(count) for status, count in rows})
+        return counts
+
+    # --- tasks --------------------------------------------------------------------------------
+
+    def create(
+        self,
+        owner: str,
+        data: TaskCreate,
+        *,
+        idempotency_key: str | None = None,
+        body_hash: str | None = None,
+    ) -> Created:
+        with self._timed("create"):
+            try:
+                return self._create(owner, data, idempotency_key, body_hash)
+            except IntegrityError:
+                if idempotency_key is None:
+                    raise
+                # A concurrent request with the same key won the insert: answer as a replay.
+                replay = self._replay(owner, idempotency_key, body_hash)
+                if replay is None:
+                    raise
+                return replay
+
+    def _replay(self, owner: str, key: str, body_hash: str | None) -> Created | None:
+        with self._read() as connection:
+            return self._find_replay(connection, owner, key, body_hash)
+
+    def _find_replay(
+        self, connection: Connection, owner: str, key: str, body_hash: str | None
+    ) -> Created | None:
+        row = connection.execute(
+            select(idempotency_keys.c.request_hash, idempotency_keys.c.response_body).where(
+                idempotency_keys.c.owner == owner, idempotency_keys.c.key == key
+            )
+        ).first()
+        if row is None:
+            return None
+        if row.request_hash != body_hash:
+            raise ValidationFailed(
+                "The Idempotency-Key was already used with a different request body.",
+                [{"parameter": "Idempotency-Key", "detail": "Reused with a different body."}],
+            )
+        return Created(task=Task.model_validate_json(row.response_body), replayed=True)
+
+    def _create(
+        self, owner: str, data: TaskCreate, key: str | None, body_hash: str | None
+    ) -> Created:
+        now = _now()
+        labels = _unique(data.labels)
+        task = Task(
+            id=uuid.uuid4(),
+            title=data.title,
+            description=data.description,
+            status=data.status,
+            priority=data.priority,
+            due_at=_utc(data.due_at),
+            labels=labels,
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+        with self._write() as connection:
+            if key is not None:
+                replay = self._find_replay(connection, owner, key, body_hash)
+                if replay is not None:
+                    return replay
+            task_id = str(task.id)
+            connection.execute(
+                insert(tasks).values(
+                    id=task_id,
+                    owner=owner,
+                    title=task.title,
+                    description=task.description,
+                    status=task.status.value,
+                    priority=task.priority.value,
+                    due_at=task.due_at,
+                    labels=json.dumps(labels),
+                    created_at=now,
+                    updated_at=now,
+                    version=1,
+                )
+            )
+            self._insert_labels(connection, task_id, labels)
+            if key is not None:
+                connection.execute(
+                    insert(idempotency_keys).values(
+                        owner=owner,
+                        key=key,
+                        request_hash=body_hash or "",
+                        task_id=task_id,
+                        response_body=task.model_dump_json(),
+                        created_at=now,
+                    )
+                )
+        return Created(task=task, replayed=False)
+
+    @staticmethod
+    def _insert_labels(connection: Connection, task_id: str, labels: list[str]) -> None:
+        if labels:
+            connection.execute(
+                insert(task_labels), [{"task_id": task_id, "label": label} for label in labels]
+            )
+
+    def get(self, owner: str, task_id: uuid.UUID) -> Task:
+        with self._timed("get"), self._read() as connection:
+            row = connection.execute(
+                select(*_TASK_COLUMNS).where(tasks.c.id == str(task_id), tasks.c.owner == owner)
+            ).first()
+        if row is None:
+            raise NotFound(f"Task {task_id} does not exist.")
+        return _row_to_task(row)
+
+    def list(self, owner: str, query: ListQuery) -> TaskPage:
+        conditions: list[ColumnElement[bool]] = [tasks.c.owner == owner]
+        if query.status is not None:
+            conditions.append(tasks.c.status == query.status.value)
+        if query.priority is not None:
+            conditions.append(tasks.c.priority == query.priority.value)
+        if query.label is not None:
+            conditions.append(
+                exists().where(
+                    task_labels.c.task_id == tasks.c.id, task_labels.c.label == query.label
+                )
+            )
+        due = query.sort in (Sort.DUE_AT, Sort.DUE_AT_DESC)
+        column = tasks.c.due_at if due else tasks.c.created_at
+        descending = query.sort in (Sort.CREATED_AT_DESC, Sort.DUE_AT_DESC)
+        if query.cursor is not None:
+            conditions.append(self._after(query.sort, query.cursor, column, descending))
+        order = [column.desc() if descending else column.asc(), tasks.c.id.asc()]
+        if due:  # tasks without a due date come last in both directions
+            order.insert(0, tasks.c.due_at.is_(None).asc())
+        statement = (
+            select(*_TASK_COLUMNS).where(and_(*conditions)).order_by(*order).limit(query.limit + 1)
+        )
+        with self._timed("list"), self._read() as connection:
+            rows = connection.execute(statement).all()
+        items = [_row_to_task(row) for row in rows[: query.limit]]
+        next_cursor = (
+            _Cursor.encode(query.sort, items[-1]) if len(rows) > query.limit and items else None
+        )
+        return TaskPage(items=items, next_cursor=next_cursor)
+
+    @staticmethod
+    def _after(sort: Sort, cursor: str, column: Any, descending: bool) -> ColumnElement[bool]:
+        is_null, value, last_id = _Cursor.decode(sort, cursor)
+        if is_null:  # inside the trailing block of tasks without due_at, ordered by id
+            return and_(column.is_(None), tasks.c.id > last_id)
+        beyond = column < value if descending else column > value
+        after = or_(beyond, and_(column == value, tasks.c.id > last_id))
+        if sort in (Sort.DUE_AT, Sort.DUE_AT_DESC):
+            return or_(and_(column.is_not(None), after), column.is_(None))
+        return after
+
+    def update(
+        self, owner: str, task_id: uuid.UUID, fields: TaskFields, expected_version: int
+    ) -> Task:
+        """Writes ``fields`` if the stored version is still ``expected_version`` (else 412)."""
+        now = _now()
+        labels = _unique(fields.labels)
+        with self._timed("update"), self._write() as connection:
+            row = connection.execute(
+                update(tasks)
+                .where(
+                    tasks.c.id == str(task_id),
+                    tasks.c.owner == owner,
+                    tasks.c.version == expected_version,
+                )
+                .values(
+                    title=fields.title,
+                    description=fields.description,
+                    status=fields.status.value,
+                    priority=fields.priority.value,
+                    due_at=_utc(fields.due_at),
+                    labels=json.dumps(labels),
+                    updated_at=now,
+                    version=tasks.c.version + 1,
+                )
+                .returning(*_TASK_COLUMNS)
+            ).first()
+            if row is None:
+                self._missing_or_stale(connection, owner, task_id)
+            connection.execute(delete(task_labels).where(task_labels.c.task_id == str(task_id)))
+            self._insert_labels(connection, str(task_id), labels)
+        return _row_to_task(row)
+
+    def delete(self, owner: str, task_id: uuid.UUID, expected_version: int | None) -> None:
+        conditions = [tasks.c.id == str(task_id), tasks.c.owner == owner]
+        if expected_version is not None:
+            conditions.append(tasks.c.version == expected_version)
+        with self._timed("delete"), self._write() as connection:
+            result = connection.execute(delete(tasks).where(*conditions))
+            if result.rowcount == 0:
+                self._missing_or_stale(connection, owner, task_id)
+
+    @staticmethod
+    def _missing_or_stale(connection: Connection, owner: str, task_id: uuid.UUID) -> Any:
+        found = connection.execute(
+            select(tasks.c.version).where(tasks.c.id == str(task_id), tasks.c.owner == owner)
+        ).first()
+        if found is None:
+            raise NotFound(f"Task {task_id} does not exist.")
+        raise PreconditionFailed(
+            "The task was changed since the version in If-Match; fetch it again.",
+            headers={"ETag": f'"{found.version}"'},
+        )

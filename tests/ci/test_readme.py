@@ -1,0 +1,238 @@
+"""Every command a newcomer copies from README.md is one that CI exercises.
+
+A `make X` must be a Makefile target that `make test` (what .ci/run runs) reaches, or that a
+GitHub workflow or a test runs. Any other command must appear, with its subcommand, its options,
+values files and OCI reference or URL path, in one file that CI runs: a ci/ script, a test, a
+workflow or the Makefile.
+"""
+
+import re
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SHELL_FENCES = {"sh", "bash", "shell", "console"}
+# Commands that only move the reader around or set a variable: nothing to exercise.
+NO_OP = {"cd", "export", "source", "."}
+TARGET_LINE = re.compile(r"^([A-Za-z0-9_.-]+(?:\s+[A-Za-z0-9_.-]+)*)\s*:(?!=)\s*(.*)$")
+
+
+def shell_blocks(markdown: str) -> Iterator[str]:
+    fence, lang, body = None, "", []
+    for line in markdown.splitlines():
+        stripped = line.strip()
+        if fence is None:
+            if m := re.match(r"^(`{3,}|~{3,})\s*([\w-]*)", stripped):
+                fence, lang, body = m[1], m[2].lower(), []
+        elif stripped.startswith(fence):
+            if lang in SHELL_FENCES:
+                yield "\n".join(body)
+            fence = None
+        else:
+            body.append(line)
+
+
+def commands(block: str) -> Iterator[str]:
+    """Each simple command of a shell block: continuations joined, prompts and comments dropped."""
+    joined = re.sub(r"\\\n\s*", " ", block)
+    for raw in joined.splitlines():
+        line = raw.strip()
+        if line.startswith("$ "):
+            line = line[2:]
+        if not line or line.startswith("#"):
+            continue
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|")
+        lexer.whitespace_split = True
+        lexer.commenters = "#"
+        words: list[str] = []
+        for token in lexer:
+            if token and set(token) <= set(";&|"):
+                if words:
+                    yield shlex.join(words)
+                words = []
+            else:
+                words.append(token)
+        if words:
+            yield shlex.join(words)
+
+
+def strip_env(words: list[str]) -> list[str]:
+    while words and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]):
+        words = words[1:]
+    return words
+
+
+def signature(command: str) -> list[str]:
+    """What a CI file must contain for `command` to count as exercised."""
+    words = strip_env(shlex.split(command))
+    sig = [words[0]]
+    rest = words[1:]
+    if rest and re.fullmatch(r"[a-z][a-z-]*", rest[0]):
+        sig.append(rest[0])
+    for word in rest:
+        if word.startswith("-"):
+            sig.append(word.split("=", 1)[0])
+        elif word.endswith((".yaml", ".yml")):
+            sig.append(word)
+        elif word.startswith("oci://"):
+            sig.append(word.split(":", 2)[0] + ":" + word.split(":", 2)[1])
+        elif m := re.match(r"^https?://[^/\s]+(/[^?\s]*)", word):
+            sig.append(re.sub(r"/[0-9a-f-]{36}", "/", m[1]))
+    return sig
+
+
+def makefile_graph(makefile: str) -> dict[str, list[str]]:
+    graph: dict[str, list[str]] = {}
+    for line in makefile.splitlines():
+        if line.startswith(("\t", "#", ".")):
+            continue
+        if m := TARGET_LINE.match(line):
+            prereqs = m[2].split("##", 1)[0].split()
+            for target in m[1].split():
+                graph.setdefault(target, []).extend(prereqs)
+    return graph
+
+
+def reachable(graph: dict[str, list[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    stack = [start]
+    while stack:
+        target = stack.pop()
+        if target not in seen:
+            seen.add(target)
+            stack.extend(graph.get(target, []))
+    return seen
+
+
+def ci_files(root: Path) -> list[Path]:
+    files = [*root.glob("ci/**/*.sh"), *root.glob("tests/**/*.py"), *root.glob(".github/**/*.yml")]
+    files += [root / "Makefile", root / ".ci" / "run"]
+    return [f for f in files if f.is_file() and f.resolve() != Path(__file__).resolve()]
+
+
+def unexercised(readme: str, root: Path) -> list[str]:
+    """README commands that nothing CI runs exercises, each with the reason."""
+    graph = makefile_graph((root / "Makefile").read_text())
+    run_by_make_test = reachable(graph, "test")
+    texts = {f: f.read_text(errors="replace") for f in ci_files(root)}
+    workflows_and_tests = "\n".join(
+        t for f, t in texts.items() if ".github" in f.parts or "tests" in f.parts
+    )
+    missing = []
+    for block in shell_blocks(readme):
+        for command in commands(block):
+            words = strip_env(shlex.split(command))
+            if not words or words[0] in NO_OP:
+                continue
+            if words[0] == "make":
+                for target in [w for w in words[1:] if not w.startswith("-") and "=" not in w]:
+                    if target not in graph:
+                        missing.append(f"{command}: no Makefile target {target!r}")
+                    elif target not in run_by_make_test and not re.search(
+                        rf"make\s+{re.escape(target)}\b|[\"']make[\"'],\s*[\"']{re.escape(target)}[\"']",
+                        workflows_and_tests,
+                    ):
+                        missing.append(
+                            f"{command}: neither `make test` nor a workflow/test runs it"
+                        )
+                continue
+            sig = signature(command)
+            if not any(all(part in text for part in sig) for text in texts.values()):
+                missing.append(f"{command}: no ci/ script, test or workflow contains {sig}")
+    return missing
+
+
+def test_readme_tells_the_test_command_that_ci_runs() -> None:
+    readme = (ROOT / "README.md").read_text()
+    found = {c for block in shell_blocks(readme) for c in commands(block)}
+    assert "make test" in found
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_readme_command_is_exercised_by_ci() -> None:
+    assert unexercised((ROOT / "README.md").read_text(), ROOT) == []
+
+
+# The checker itself, on a README and repository made up for the purpose: it must be able to fail.
+
+FAKE_MAKEFILE = """\
+.PHONY: test lint run orphan
+test: lint ## all
+lint: ## lint
+\tci/lint.sh
+run: ## run
+\tci/run.sh
+orphan: ## nobody runs this
+\tci/orphan.sh
+"""
+
+
+def fake_repo(tmp_path: Path, files: dict[str, str]) -> Path:
+    for name, text in {"Makefile": FAKE_MAKEFILE, **files}.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def fenced(*lines: str) -> str:
+    return "```sh\n" + "\n".join(lines) + "\n```\n"
+
+
+def test_checker_accepts_targets_reached_from_test_or_run_by_a_workflow(tmp_path: Path) -> None:
+    root = fake_repo(tmp_path, {".github/workflows/ci.yml": "steps:\n  - run: make run\n"})
+    assert unexercised(fenced("make test", "make lint  # comment", "$ make run"), root) == []
+
+
+def test_checker_rejects_unknown_and_unexercised_make_targets(tmp_path: Path) -> None:
+    root = fake_repo(tmp_path, {})
+    problems = unexercised(fenced("make orphan", "make nonexistent", "make run"), root)
+    assert len(problems) == 3
+    assert "no Makefile target 'nonexistent'" in problems[1]
+
+
+def test_checker_needs_subcommand_options_and_oci_ref_in_one_file(tmp_path: Path) -> None:
+    readme = fenced(
+        "helm install tm oci://ghcr.io/task-manager/charts/task-manager \\",
+        "  --version 0.1.0 --namespace tm --create-namespace",
+    )
+    partial = fake_repo(tmp_path, {"ci/a.sh": "helm install x . --namespace n\n"})
+    assert len(unexercised(readme, partial)) == 1
+    (tmp_path / "ci/b.sh").write_text(
+        'helm install t oci://ghcr.io/task-manager/charts/task-manager --version "$v" '
+        "--namespace n --create-namespace --wait\n"
+    )
+    assert unexercised(readme, partial) == []
+
+
+def test_checker_matches_curl_by_method_and_path(tmp_path: Path) -> None:
+    readme = fenced(
+        'curl -sS -X DELETE -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/v1/tasks/1'
+    )
+    root = fake_repo(tmp_path, {"tests/t.py": "curl -sS -H x http://127.0.0.1:8080/api/v1/tasks\n"})
+    assert unexercised(readme, root) != []  # -X and the /tasks/1 path are not exercised there
+
+
+def test_commands_split_pipes_and_lists() -> None:
+    block = "make setup && make test | tee log  # both\nA=1 helm lint . ; echo done"
+    assert list(commands(block)) == [
+        "make setup",
+        "make test",
+        "tee log",
+        "A=1 helm lint .",
+        "echo done",
+    ]
+
+
+def test_only_shell_fences_count() -> None:
+    md = "```yaml\nmake nope: 1\n```\n```console\n$ make test\n```\n"
+    assert list(shell_blocks(md)) == ["$ make test"]
+
+
+def test_checker_tells_values_files_apart(tmp_path: Path) -> None:
+    script = "helm install r . --namespace n --values values-dev.yaml\n"
+    root = fake_repo(tmp_path, {"ci/install.sh": script})
+    assert (
+        unexercised(fenced("helm install tm . --namespace tm --values values-dev.yaml"), root) == []
+    )
+    assert unexercised(fenced("helm install tm . --namespace tm --values values-prod.yaml"), root)

@@ -1,0 +1,82 @@
+"""`task-manager serve`: probes, the separate metrics port and signal handling."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+
+import requests
+from conftest import ALICE_TOKEN, Service, ServiceFactory
+
+
+def test_livez_and_readyz_answer_200_when_the_database_is_at_head(sqlite_service: Service) -> None:
+    live = requests.get(sqlite_service.url + "/livez", timeout=5)
+    ready = requests.get(sqlite_service.url + "/readyz", timeout=5)
+    assert live.status_code == 200
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"draining": "ok", "schema": "ok", "database": "ok"}
+
+
+def test_metrics_are_served_on_their_own_port_and_not_on_the_api_port(
+    sqlite_service: Service,
+) -> None:
+    metrics = requests.get(sqlite_service.metrics_url, timeout=5)
+    assert metrics.status_code == 200
+    assert "task_manager_build_info{" in metrics.text
+    on_api_port = requests.get(sqlite_service.url + "/metrics", timeout=5)
+    assert on_api_port.status_code == 404
+
+
+def test_sigterm_exits_zero_after_logging_the_shutdown(service_factory: ServiceFactory) -> None:
+    service = service_factory()
+    assert service.stop(signal.SIGTERM) == 0
+    messages = [json.loads(line)["message"] for line in service.log().splitlines() if line]
+    assert "shutdown requested" in messages
+    assert messages[-1] == "stopped"
+
+
+def test_in_flight_request_completes_after_sigterm_while_readyz_turns_503(
+    service_factory: ServiceFactory,
+) -> None:
+    # A slow client: it sends the headers and half the body, so the request is in flight
+    # (waitress has accepted it) when SIGTERM arrives.
+    service = service_factory({"TASK_MANAGER_DRAIN_SECONDS": "20"})
+    body = json.dumps({"title": "written during drain"}).encode()
+    result: dict[str, requests.Response] = {}
+
+    def slow_body():  # type: ignore[no-untyped-def]
+        yield body[:5]
+        time.sleep(2.0)
+        yield body[5:]
+
+    def send() -> None:
+        result["response"] = requests.post(
+            service.url + "/api/v1/tasks",
+            data=slow_body(),
+            headers={
+                "Authorization": f"Bearer {ALICE_TOKEN}",
+                "Content-Type": "application/json",
+            },
+            timeout=30,
+        )
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    time.sleep(0.7)
+    service.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    readyz = None
+    while time.monotonic() < deadline:
+        readyz = requests.get(service.url + "/readyz", timeout=5)
+        if readyz.status_code == 503:
+            break
+        time.sleep(0.05)
+    assert readyz is not None
+    assert readyz.status_code == 503
+    assert readyz.json()["checks"]["draining"] == "draining"
+    sender.join(30)
+    assert result["response"].status_code == 201
+    assert result["response"].json()["title"] == "written during drain"
+    assert service.process.wait(30) == 0
