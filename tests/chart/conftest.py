@@ -36,13 +36,16 @@ def render() -> Render:
     def _render(
         *values_files: str,
         set_values: dict[str, str] | None = None,
-        api_versions: tuple[str, ...] = ("monitoring.coreos.com/v1", "gateway.networking.k8s.io/v1"),
+        api_versions: tuple[str, ...] = (
+            "monitoring.coreos.com/v1",
+            "gateway.networking.k8s.io/v1",
+        ),
     ) -> list[Manifest]:
         cmd = [_helm(), "template", RELEASE, str(REPO_ROOT), "--namespace", NAMESPACE]
         for f in values_files:
             cmd += ["-f", str(REPO_ROOT / f)]
         for key, value in (set_values or {}).items():
-            cmd += ["--set-string", f"{key}={value}"]
+            cmd += ["--set", f"{key}={value}"]
         for api in api_versions:
             cmd += ["--api-versions", api]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)

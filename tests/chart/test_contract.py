@@ -88,7 +88,9 @@ def test_servicemonitor_scrapes_the_metrics_port_and_path_the_service_serves(
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     target = next(p for p in container["ports"] if p["name"] == service_port["targetPort"])
     assert target["containerPort"] == METRICS_PORT
-    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
 

@@ -101,3 +101,10 @@ def test_the_package_leaves_out_everything_but_the_chart(tmp_path: Path) -> None
     }, top
     assert {"Chart.yaml", "values.yaml", "templates", "charts"} <= top
     assert all(f"grafana-dashboards/{p.name}" in names for p in DASHBOARDS)
+
+
+def test_the_subcharts_are_off_by_default(render: Render) -> None:
+    manifests = render()
+    names = {m["metadata"]["name"] for m in manifests}
+    assert not {n for n in names if n.startswith(("tm-otel-collector", "tm-jaeger"))}
+    assert one(manifests, "ConfigMap", "tm-task-manager")["data"]["OTEL_SDK_DISABLED"] == "true"
