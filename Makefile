@@ -1,7 +1,7 @@
 # Every target calls a script in ci/, the same scripts .ci/run and the GitHub workflow use.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup tools lint sast audit workflow-lint test-ci test-service test-rules test-e2e dev test-fast test
+.PHONY: help setup tools lint sast audit workflow-lint test-ci test-service test-image test-rules test-e2e dev test-fast test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ test-ci: setup ## workflows pinned and thin; every README command exercised (tes
 test-service: setup ## service unit and integration tests
 	ci/test-service.sh
 
+test-image: setup ## build the image on a Debian-built base and run it under the chart's securityContext
+	ci/test-image.sh
+
 test-rules: setup tools ## dashboard structure and promtool tests of the alert rules (also run by chart-check)
 	ci/test-rules.sh
 
@@ -46,4 +49,4 @@ dev: setup tools ## the observability stack locally (app on SQLite, collector, J
 # The tiers, in the order `make test` runs them, failing fast.
 test-fast: lint sast audit test-ci test-service ## the checks that need no built tools
 
-test: lint sast audit workflow-lint test-ci test-service ## everything CI runs
+test: lint sast audit workflow-lint test-ci test-service test-image ## everything CI runs
