@@ -111,8 +111,22 @@ def ci_files(root: Path) -> list[Path]:
     return [f for f in files if f.is_file() and f.resolve() != Path(__file__).resolve()]
 
 
+def section(markdown: str, heading: str) -> str:
+    match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", markdown, re.S | re.M)
+    return match[1] if match else ""
+
+
+def run_live(readme: str, root: Path) -> set[str]:
+    """Commands of the README's API section: tests/ci/test_readme_api.py runs them against a real
+    service, so they count as exercised when that test is there."""
+    if not (root / "tests" / "ci" / "test_readme_api.py").is_file():
+        return set()
+    return {c for block in shell_blocks(section(readme, "API")) for c in commands(block)}
+
+
 def unexercised(readme: str, root: Path) -> list[str]:
     """README commands that nothing CI runs exercises, each with the reason."""
+    live = run_live(readme, root)
     graph = makefile_graph((root / "Makefile").read_text())
     run_by_make_test = reachable(graph, "test")
     texts = {f: f.read_text(errors="replace") for f in ci_files(root)}
@@ -123,7 +137,7 @@ def unexercised(readme: str, root: Path) -> list[str]:
     for block in shell_blocks(readme):
         for command in commands(block):
             words = strip_env(shlex.split(command))
-            if not words or words[0] in NO_OP:
+            if not words or words[0] in NO_OP or command in live:
                 continue
             if words[0] == "make":
                 for target in [w for w in words[1:] if not w.startswith("-") and "=" not in w]:
@@ -203,6 +217,16 @@ def test_checker_needs_subcommand_options_and_oci_ref_in_one_file(tmp_path: Path
         "--namespace n --create-namespace --wait\n"
     )
     assert unexercised(readme, partial) == []
+
+
+def test_checker_counts_api_examples_only_where_a_live_test_runs_them(tmp_path: Path) -> None:
+    readme = "## API\n" + fenced("curl -sS --fail-with-body http://127.0.0.1:8080/api/v1/tasks")
+    root = fake_repo(tmp_path, {})
+    assert len(unexercised(readme, root)) == 1
+    (tmp_path / "tests/ci").mkdir(parents=True)
+    (tmp_path / "tests/ci/test_readme_api.py").write_text("# runs the API section\n")
+    assert unexercised(readme, root) == []
+    assert len(unexercised("## Other\n" + readme.split("\n", 1)[1], root)) == 1
 
 
 def test_checker_matches_curl_by_method_and_path(tmp_path: Path) -> None:
