@@ -94,6 +94,31 @@ def makefile_graph(makefile: str) -> dict[str, list[str]]:
     return graph
 
 
+def recipe_scripts(makefile: str) -> dict[str, list[str]]:
+    """The ci/ scripts each target's recipe runs."""
+    scripts: dict[str, list[str]] = {}
+    targets: list[str] = []
+    for line in makefile.splitlines():
+        if line.startswith("\t"):
+            for target in targets:
+                scripts.setdefault(target, []).extend(re.findall(r"\bci/[\w.-]+\.sh\b", line))
+        elif m := TARGET_LINE.match(line):
+            targets = m[1].split()
+        elif line.strip():
+            targets = []
+    return scripts
+
+
+def target_is_run(target: str, scripts: list[str], workflows: str, tests: str) -> bool:
+    """A workflow runs `make TARGET`, or a test runs it (argv form) or runs its recipe's script."""
+    t = re.escape(target)
+    if re.search(rf"^\s*(-\s+)?run:\s*make\s+{t}\s*$", workflows, re.M):
+        return True
+    if re.search(rf"[\"']make[\"'],\s*[\"']{t}[\"']", tests):
+        return True
+    return any(re.search(rf"[\"'/]{re.escape(Path(s).name)}[\"']", tests) for s in scripts)
+
+
 def reachable(graph: dict[str, list[str]], start: str) -> set[str]:
     seen: set[str] = set()
     stack = [start]
@@ -127,12 +152,13 @@ def run_live(readme: str, root: Path) -> set[str]:
 def unexercised(readme: str, root: Path) -> list[str]:
     """README commands that nothing CI runs exercises, each with the reason."""
     live = run_live(readme, root)
-    graph = makefile_graph((root / "Makefile").read_text())
+    makefile = (root / "Makefile").read_text()
+    graph = makefile_graph(makefile)
+    scripts = recipe_scripts(makefile)
     run_by_make_test = reachable(graph, "test")
     texts = {f: f.read_text(errors="replace") for f in ci_files(root)}
-    workflows_and_tests = "\n".join(
-        t for f, t in texts.items() if ".github" in f.parts or "tests" in f.parts
-    )
+    workflows = "\n".join(t for f, t in texts.items() if ".github" in f.parts)
+    tests = "\n".join(t for f, t in texts.items() if "tests" in f.parts)
     missing = []
     for block in shell_blocks(readme):
         for command in commands(block):
@@ -143,9 +169,8 @@ def unexercised(readme: str, root: Path) -> list[str]:
                 for target in [w for w in words[1:] if not w.startswith("-") and "=" not in w]:
                     if target not in graph:
                         missing.append(f"{command}: no Makefile target {target!r}")
-                    elif target not in run_by_make_test and not re.search(
-                        rf"make\s+{re.escape(target)}\b|[\"']make[\"'],\s*[\"']{re.escape(target)}[\"']",
-                        workflows_and_tests,
+                    elif target not in run_by_make_test and not target_is_run(
+                        target, scripts.get(target, []), workflows, tests
                     ):
                         missing.append(
                             f"{command}: neither `make test` nor a workflow/test runs it"
@@ -196,6 +221,16 @@ def fenced(*lines: str) -> str:
 def test_checker_accepts_targets_reached_from_test_or_run_by_a_workflow(tmp_path: Path) -> None:
     root = fake_repo(tmp_path, {".github/workflows/ci.yml": "steps:\n  - run: make run\n"})
     assert unexercised(fenced("make test", "make lint  # comment", "$ make run"), root) == []
+
+
+def test_checker_accepts_a_test_that_runs_the_targets_script_not_a_mere_mention(
+    tmp_path: Path,
+) -> None:
+    readme = fenced("make run")
+    mention = fake_repo(tmp_path, {"tests/t.py": '"""`make run` starts the API."""\n'})
+    assert unexercised(readme, mention) != []
+    (tmp_path / "tests/t.py").write_text('subprocess.Popen([str(ROOT / "ci" / "run.sh")])\n')
+    assert unexercised(readme, mention) == []
 
 
 def test_checker_rejects_unknown_and_unexercised_make_targets(tmp_path: Path) -> None:
