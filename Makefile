@@ -1,7 +1,7 @@
 # Every target calls a script in ci/, the same scripts .ci/run and the GitHub workflow use.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help run setup tools lint sast audit workflow-lint test-ci test-service test-image test-rules test-e2e dev test-fast test
+.PHONY: help run setup tools lint sast audit workflow-lint test-ci test-service chart-check chart-docs test-image test-rules test-e2e dev test-fast test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -37,6 +37,12 @@ test-ci: setup ## workflows pinned and thin; every README command exercised (tes
 test-service: setup ## service unit and integration tests
 	ci/test-service.sh
 
+chart-check: setup tools ## chart: helm lint (helm 4 + 3), helm-unittest, kubeconform, docs, contract tests
+	ci/chart-check.sh
+
+chart-docs: tools ## regenerate the README values table from values.yaml
+	ci/chart-docs.sh
+
 test-image: setup ## build the image on a Debian-built base and run it under the chart's securityContext
 	ci/test-image.sh
 
@@ -52,4 +58,4 @@ dev: setup tools ## the observability stack locally (app on SQLite, collector, J
 # The tiers, in the order `make test` runs them, failing fast.
 test-fast: lint sast audit test-ci test-service ## the checks that need no built tools
 
-test: lint sast audit workflow-lint test-ci test-service test-image ## everything CI runs
+test: lint sast audit workflow-lint test-ci test-service chart-check test-image ## everything CI runs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -10,8 +11,10 @@ import requests
 if TYPE_CHECKING:
     from conftest import Container
 
-# The chart's terminationGracePeriodSeconds is longer; the container runs with a 2 s drain.
-GRACE_PERIOD_S = 15
+# What the chart leaves the container after SIGTERM: terminationGracePeriodSeconds is
+# preStopSleepSeconds + drainSeconds + 5, and the preStop sleep runs before SIGTERM. The container
+# runs with the default drain (10 s, the chart's drainSeconds).
+GRACE_PERIOD_S = 10 + 5
 
 
 def test_image_declares_non_root_user_exec_entrypoint_and_oci_labels(
@@ -119,3 +122,25 @@ def test_sigterm_exits_zero_within_the_grace_period(fresh_service: Container) ->
     assert state["exit_code"] == "0", logs
     assert elapsed < GRACE_PERIOD_S, f"took {elapsed:.1f}s: docker had to SIGKILL"
     assert "Traceback" not in logs
+
+
+def test_tasks_survive_a_restart_on_the_data_volume(
+    start_service: Callable[..., Container], data_volume: str
+) -> None:
+    first = start_service(data_volume=data_volume)
+    created = requests.post(
+        f"{first.base_url}/api/v1/tasks",
+        json={"title": "outlive the pod"},
+        headers=first.auth,
+        timeout=5,
+    )
+    assert created.status_code == 201, created.text
+    assert first.stop(GRACE_PERIOD_S) < GRACE_PERIOD_S
+    assert first.state()["exit_code"] == "0", first.logs()
+
+    second = start_service(data_volume=data_volume, token=first.token)
+    fetched = requests.get(
+        f"{second.base_url}/api/v1/tasks/{created.json()['id']}", headers=second.auth, timeout=5
+    )
+    assert fetched.status_code == 200, fetched.text
+    assert fetched.json()["title"] == "outlive the pod"
