@@ -38,8 +38,7 @@ def test_dashboards_become_one_configmap_each_for_the_grafana_sidecar(render: Re
 
 
 def test_dashboard_label_and_folder_are_configurable(render: Render) -> None:
-    if not DASHBOARDS:
-        pytest.skip("no dashboards in grafana-dashboards/ yet")
+    assert DASHBOARDS, "grafana-dashboards/ has no dashboard"
     manifests = render(
         set_values={
             "dashboards.enabled": "true",
@@ -108,3 +107,10 @@ def test_the_subcharts_are_off_by_default(render: Render) -> None:
     names = {m["metadata"]["name"] for m in manifests}
     assert not {n for n in names if n.startswith(("tm-otel-collector", "tm-jaeger"))}
     assert one(manifests, "ConfigMap", "tm-task-manager")["data"]["OTEL_SDK_DISABLED"] == "true"
+
+
+def test_a_typo_in_an_enabled_subchart_values_fails_the_render(render: Render) -> None:
+    with pytest.raises(RenderError, match="exportr"):
+        render(
+            set_values={"otel-collector.enabled": "true", "otel-collector.exportr.endpoint": "x"}
+        )

@@ -6,9 +6,10 @@ import base64
 import binascii
 import hashlib
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
     delete,
     exists,
     func,
@@ -31,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from task_manager.errors import NotFound, PreconditionFailed, ValidationFailed
 from task_manager.models import ListQuery, Sort, Task, TaskCreate, TaskFields, TaskPage
-from task_manager.storage.engine import WRITE
+from task_manager.storage.engine import AUTOCOMMIT_READ, WRITE
 from task_manager.storage.schema import idempotency_keys, task_labels, tasks
 
 Observer = Callable[[str, float], None]
@@ -47,6 +49,12 @@ _TASK_COLUMNS = (
     tasks.c.created_at,
     tasks.c.updated_at,
     tasks.c.version,
+)
+
+
+# Statements built once: SQLAlchemy memoises their cache keys, which keeps the hot path short.
+_GET = select(*_TASK_COLUMNS).where(
+    tasks.c.id == bindparam("task_id"), tasks.c.owner == bindparam("owner")
 )
 
 
@@ -122,6 +130,10 @@ class TaskRepository:
 
     def __init__(self, engine: Engine, observe: Observer | None = None) -> None:
         self.engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.Lock() if self._sqlite else nullcontext()
+        )
         self._observe = observe or (lambda _op, _seconds: None)
 
     @contextmanager
@@ -136,15 +148,22 @@ class TaskRepository:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self.engine.connect() as connection:
+        # SQLite has one writer at a time. Queueing this process's writers on a lock instead of
+        # on SQLite's busy handler (which sleeps in steps of milliseconds) keeps write latency low;
+        # busy_timeout still covers other processes (a `migrate` run).
+        with self._write_lock, self.engine.connect() as connection:
             connection.execution_options(**{WRITE: True})
             with connection.begin():
                 yield connection
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self.engine.connect() as connection, connection.begin():
-            yield connection
+        with self.engine.connect() as connection:
+            if self._sqlite:
+                # One SELECT is atomic on its own: skip BEGIN/COMMIT round trips on SQLite.
+                connection.execution_options(**{AUTOCOMMIT_READ: True})
+            with connection.begin():
+                yield connection
 
     # --- health -------------------------------------------------------------------------------
 
@@ -265,9 +284,7 @@ class TaskRepository:
 
     def get(self, owner: str, task_id: uuid.UUID) -> Task:
         with self._timed("get"), self._read() as connection:
-            row = connection.execute(
-                select(*_TASK_COLUMNS).where(tasks.c.id == str(task_id), tasks.c.owner == owner)
-            ).first()
+            row = connection.execute(_GET, {"task_id": str(task_id), "owner": owner}).first()
         if row is None:
             raise NotFound(f"Task {task_id} does not exist.")
         return _row_to_task(row)
