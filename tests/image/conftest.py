@@ -26,7 +26,13 @@ import requests
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-UID_GID = "10001:10001"
+# The chart's settings these tests mirror, from its default values.
+CHART_VALUES = yaml.safe_load((REPO_ROOT / "values.yaml").read_text())
+UID_GID = "{runAsUser}:{runAsGroup}".format(**CHART_VALUES["securityContext"])
+DRAIN_SECONDS = int(CHART_VALUES["config"]["drainSeconds"])
+# terminationGracePeriodSeconds is preStopSleepSeconds + drainSeconds + 5 and the preStop sleep runs
+# before SIGTERM, so this is what the container has between SIGTERM and SIGKILL.
+GRACE_PERIOD_S = DRAIN_SECONDS + 5
 PRINCIPAL = "image-test"
 START_TIMEOUT_S = 60.0
 
@@ -105,6 +111,7 @@ def run_container(
         "TASK_MANAGER_PORT": str(container.port),
         "TASK_MANAGER_METRICS_PORT": str(container.metrics_port),
         "TASK_MANAGER_AUTH_TOKENS": f"{PRINCIPAL}:{container.token}",
+        "TASK_MANAGER_DRAIN_SECONDS": str(DRAIN_SECONDS),
         **extra_env,
     }
     env_args = [arg for key, value in env.items() for arg in ("--env", f"{key}={value}")]
@@ -187,6 +194,18 @@ def image_config(image: str) -> dict[str, Any]:
         docker("image", "inspect", "--format", "{{json .Config}}", image).stdout
     )
     return config
+
+
+@pytest.fixture(scope="session")
+def chart_user() -> str:
+    """`uid:gid` of the chart's container securityContext."""
+    return UID_GID
+
+
+@pytest.fixture(scope="session")
+def grace_period_s() -> int:
+    """Seconds the chart leaves the container between SIGTERM and SIGKILL."""
+    return GRACE_PERIOD_S
 
 
 @pytest.fixture(scope="session")

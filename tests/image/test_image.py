@@ -11,17 +11,13 @@ import requests
 if TYPE_CHECKING:
     from conftest import Container
 
-# What the chart leaves the container after SIGTERM: terminationGracePeriodSeconds is
-# preStopSleepSeconds + drainSeconds + 5, and the preStop sleep runs before SIGTERM. The container
-# runs with the default drain (10 s, the chart's drainSeconds).
-GRACE_PERIOD_S = 10 + 5
 
-
-def test_image_declares_non_root_user_exec_entrypoint_and_oci_labels(
-    image_config: dict[str, Any], app_version: str
+def test_image_declares_the_charts_non_root_user_exec_entrypoint_and_oci_labels(
+    image_config: dict[str, Any], app_version: str, chart_user: str
 ) -> None:
     config = image_config
     assert config["User"] == "10001:10001"
+    assert config["User"] == chart_user
     assert config["Entrypoint"] == ["task-manager"]
     assert config["Cmd"] == ["serve"]
     labels = config["Labels"]
@@ -114,18 +110,20 @@ def test_image_healthcheck_reports_healthy(service: Container) -> None:
     assert service.state()["health"] == "healthy"
 
 
-def test_sigterm_exits_zero_within_the_grace_period(fresh_service: Container) -> None:
-    elapsed = fresh_service.stop(GRACE_PERIOD_S)
+def test_sigterm_exits_zero_within_the_grace_period(
+    fresh_service: Container, grace_period_s: int
+) -> None:
+    elapsed = fresh_service.stop(grace_period_s)
     state = fresh_service.state()
     logs = fresh_service.logs()
     assert state["status"] == "exited"
     assert state["exit_code"] == "0", logs
-    assert elapsed < GRACE_PERIOD_S, f"took {elapsed:.1f}s: docker had to SIGKILL"
+    assert elapsed < grace_period_s, f"took {elapsed:.1f}s: docker had to SIGKILL"
     assert "Traceback" not in logs
 
 
 def test_tasks_survive_a_restart_on_the_data_volume(
-    start_service: Callable[..., Container], data_volume: str
+    start_service: Callable[..., Container], data_volume: str, grace_period_s: int
 ) -> None:
     first = start_service(data_volume=data_volume)
     created = requests.post(
@@ -135,7 +133,7 @@ def test_tasks_survive_a_restart_on_the_data_volume(
         timeout=5,
     )
     assert created.status_code == 201, created.text
-    assert first.stop(GRACE_PERIOD_S) < GRACE_PERIOD_S
+    assert first.stop(grace_period_s) < grace_period_s
     assert first.state()["exit_code"] == "0", first.logs()
 
     second = start_service(data_volume=data_volume, token=first.token)
