@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .conftest import REPO_ROOT, Render, RenderError, find, one
 
@@ -114,3 +115,39 @@ def test_a_typo_in_an_enabled_subchart_values_fails_the_render(render: Render) -
         render(
             set_values={"otel-collector.enabled": "true", "otel-collector.exportr.endpoint": "x"}
         )
+
+
+def _versions_env() -> dict[str, str]:
+    pairs = (
+        line.split("=", 1)
+        for line in (REPO_ROOT / "ci" / "versions.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    return {k: v.strip('"') for k, v in pairs}
+
+
+def _chart(path: str) -> dict:
+    return yaml.safe_load((REPO_ROOT / path / "Chart.yaml").read_text())
+
+
+def test_artifacthub_images_are_the_images_the_chart_deploys(render: Render) -> None:
+    announced = {
+        i["image"] for i in yaml.safe_load(_chart(".")["annotations"]["artifacthub.io/images"])
+    }
+    deployed = {
+        c["image"]
+        for m in render("tests/chart/values/everything.yaml")
+        if m["kind"] == "Deployment"
+        for c in m["spec"]["template"]["spec"]["containers"]
+    }
+    assert announced == deployed
+
+
+def test_subchart_images_are_the_versions_the_e2e_tests_build() -> None:
+    versions = _versions_env()
+    assert _chart("charts/otel-collector")["appVersion"] == versions["OTELCOL_VERSION"].lstrip("v")
+    # Jaeger tags each release twice: module v1.N (built by the e2e tools) is image v2.(N-63),
+    # e.g. v1.76.0 / v2.13.0 in its CHANGELOG.
+    major, minor, patch = versions["JAEGER_VERSION"].lstrip("v").split(".")
+    assert major == "1"
+    assert _chart("charts/jaeger")["appVersion"] == f"2.{int(minor) - 63}.{patch}"
