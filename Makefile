@@ -61,4 +61,4 @@ dev: setup tools ## the observability stack locally (app on SQLite, collector, J
 # The tiers, in the order `make test` runs them, failing fast.
 test-fast: lint sast audit test-ci test-service ## the checks that need no built tools
 
-test: lint sast audit workflow-lint test-ci test-service chart-check test-image ## everything CI runs
+test: lint sast audit workflow-lint test-ci test-service chart-check test-image test-e2e ## everything CI runs

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -56,6 +56,11 @@ _TASK_COLUMNS = (
 _GET = select(*_TASK_COLUMNS).where(
     tasks.c.id == bindparam("task_id"), tasks.c.owner == bindparam("owner")
 )
+
+
+# Idempotency keys are kept this long, then purged (at most every PURGE_INTERVAL, by a create).
+IDEMPOTENCY_RETENTION = timedelta(hours=24)
+PURGE_INTERVAL = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,7 @@ class TaskRepository:
     def __init__(self, engine: Engine, observe: Observer | None = None) -> None:
         self.engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
+        self._next_purge = _now()
         self._write_lock: AbstractContextManager[Any] = (
             threading.Lock() if self._sqlite else nullcontext()
         )
@@ -190,6 +196,9 @@ class TaskRepository:
         idempotency_key: str | None = None,
         body_hash: str | None = None,
     ) -> Created:
+        if idempotency_key is not None and _now() >= self._next_purge:
+            self._next_purge = _now() + PURGE_INTERVAL
+            self.purge_idempotency_keys(_now() - IDEMPOTENCY_RETENTION)
         with self._timed("create"):
             try:
                 return self._create(owner, data, idempotency_key, body_hash)
@@ -201,6 +210,14 @@ class TaskRepository:
                 if replay is None:
                     raise
                 return replay
+
+    def purge_idempotency_keys(self, older_than: datetime) -> int:
+        """Deletes idempotency keys stored before ``older_than``; returns how many."""
+        with self._timed("purge_idempotency_keys"), self._write() as connection:
+            result = connection.execute(
+                delete(idempotency_keys).where(idempotency_keys.c.created_at < older_than)
+            )
+        return int(result.rowcount)
 
     def _replay(self, owner: str, key: str, body_hash: str | None) -> Created | None:
         with self._read() as connection:
