@@ -34,6 +34,16 @@ test-ci: setup ## workflows pinned and thin; every README command exercised (tes
 test-service: setup ## service unit and integration tests
 	ci/test-service.sh
 
+.PHONY: cluster-up cluster-down cluster-test
+cluster-up: setup tools ## start the local control plane built from source (kwok nodes); KUBECONFIG=.cluster/kubeconfig
+	ci/cluster-up.sh
+
+cluster-down: ## stop the local control plane and remove .cluster/
+	ci/cluster-down.sh
+
+cluster-test: setup tools ## tests/cluster: cluster-up, the chart suite on it, cluster-down (always)
+	ci/cluster-test.sh
+
 # The tiers, in the order `make test` runs them, failing fast.
 test-fast: lint sast audit test-ci test-service ## the checks that need no built tools
 
