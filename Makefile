@@ -1,7 +1,7 @@
 # Every target calls a script in ci/, the same scripts .ci/run and the GitHub workflow use.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup tools lint sast audit workflow-lint test-ci test-service test-fast test
+.PHONY: help setup tools lint sast audit workflow-lint test-ci test-service test-image test-rules test-e2e dev test-fast test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -34,6 +34,18 @@ test-ci: setup ## workflows pinned and thin; every README command exercised (tes
 test-service: setup ## service unit and integration tests
 	ci/test-service.sh
 
+test-image: setup ## build the image on a Debian-built base and run it under the chart's securityContext
+	ci/test-image.sh
+
+test-rules: setup tools ## dashboard structure and promtool tests of the alert rules (also run by chart-check)
+	ci/test-rules.sh
+
+test-e2e: setup tools ## real collector, Jaeger, app and Prometheus from the rendered chart (tests/e2e)
+	ci/test-e2e.sh
+
+dev: setup tools ## the observability stack locally (app on SQLite, collector, Jaeger, Prometheus); Ctrl-C stops it
+	ci/dev.sh
+
 .PHONY: cluster-up cluster-down cluster-test
 cluster-up: setup tools ## start the local control plane built from source (kwok nodes); KUBECONFIG=.cluster/kubeconfig
 	ci/cluster-up.sh
@@ -47,4 +59,4 @@ cluster-test: setup tools ## tests/cluster: cluster-up, the chart suite on it, c
 # The tiers, in the order `make test` runs them, failing fast.
 test-fast: lint sast audit test-ci test-service ## the checks that need no built tools
 
-test: lint sast audit workflow-lint test-ci test-service ## everything CI runs
+test: lint sast audit workflow-lint test-ci test-service test-image ## everything CI runs

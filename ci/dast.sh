@@ -26,7 +26,10 @@ done
 curl --silent --fail --output /dev/null "$base/readyz" || die "the service did not become ready on $base"
 
 log "schemathesis against $base/openapi.json"
-schemathesis run "$base/openapi.json" --checks all --max-examples 50 \
+# Every check but positive_data_acceptance: a schema-valid request is rightly refused with 412 (stale
+# If-Match), 422 (Idempotency-Key reused with another body) or 422 (a cursor from another query).
+schemathesis run "$base/openapi.json" --checks all --exclude-checks positive_data_acceptance \
+  --max-examples 50 \
   --header "Authorization: Bearer $token" \
   --report junit --report-junit-path "$out/schemathesis.xml"
 

@@ -108,9 +108,9 @@ class TaskPage(BaseModel):
 
 
 class ListQuery(BaseModel):
-    """Query parameters of GET /api/v1/tasks."""
+    """Query parameters of GET /api/v1/tasks; unknown parameters are rejected (typos show)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=512)

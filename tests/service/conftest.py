@@ -6,11 +6,14 @@ Every server is started as a subprocess exactly as the image runs it and is alwa
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,3 +149,145 @@ def run_cli(*args: str, env: Mapping[str, str], cwd: Path) -> subprocess.Complet
         timeout=120,
         check=False,
     )
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+
+
+def _pg_bindir() -> Path:
+    configured = os.environ.get("TASK_MANAGER_TEST_PG_BINDIR")
+    candidates = [Path(configured)] if configured else []
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    for candidate in candidates:
+        if (candidate / "initdb").exists():
+            return candidate
+    raise RuntimeError("PostgreSQL is not installed: run ci/postgres.sh (make test-service does)")
+
+
+@dataclass
+class Postgres:
+    """A throwaway PostgreSQL cluster on a free loopback port."""
+
+    port: int
+    user: str = "task_manager"
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self) -> str:
+        import psycopg
+
+        name = "t_" + uuid.uuid4().hex[:12]
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user={self.user} dbname=postgres", autocommit=True
+        ) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """initdb + pg_ctl in a temp dir, as the `postgres` user when running as root."""
+    bindir = _pg_bindir()
+    base = Path(tempfile.mkdtemp(prefix="tm-pg-"))
+    data, sockets = base / "data", base / "run"
+    sockets.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        shutil.chown(base, "postgres")
+        shutil.chown(sockets, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    user = "task_manager"
+
+    def pg(*args: str) -> None:
+        subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=180)
+
+    pg(str(bindir / "initdb"), "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8")
+    options = (
+        f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    )
+    pg(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w",
+       "-t", "120", "start")  # fmt: skip
+    try:
+        yield Postgres(port=port, user=user)
+    finally:
+        subprocess.run(
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            check=False,
+            capture_output=True,
+            timeout=60,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_service(
+    postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    """One shared service on PostgreSQL for the API tests."""
+    service = start_service(
+        tmp_path_factory.mktemp("pg-service"),
+        {"TASK_MANAGER_DATABASE_URL": postgres.create_database()},
+    )
+    yield service
+    service.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def api(request: pytest.FixtureRequest) -> Service:
+    """The API on each database: every API test runs against SQLite and PostgreSQL."""
+    name = "sqlite_service" if request.param == "sqlite" else "postgres_service"
+    service: Service = request.getfixturevalue(name)
+    return service
+
+
+# --- HTTP client -----------------------------------------------------------------------------
+
+
+class Client:
+    """requests against one service as one principal."""
+
+    def __init__(self, base_url: str, token: str | None) -> None:
+        self.base_url = base_url
+        self.session = requests.Session()
+        if token is not None:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def request(self, method: str, path: str, **kwargs: object) -> requests.Response:
+        kwargs.setdefault("timeout", 30)
+        return self.session.request(method, self.base_url + path, **kwargs)  # type: ignore[arg-type]
+
+    def get(self, path: str, **kwargs: object) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: object) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: object) -> requests.Response:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: object) -> requests.Response:
+        return self.request("DELETE", path, **kwargs)
+
+    def create(self, **fields: object) -> dict[str, object]:
+        response = self.post("/api/v1/tasks", json={"title": "a task", **fields})
+        assert response.status_code == 201, response.text
+        body: dict[str, object] = response.json()
+        return body
+
+
+@pytest.fixture
+def alice(api: Service) -> Client:
+    return Client(api.url, ALICE_TOKEN)
+
+
+@pytest.fixture
+def bob(api: Service) -> Client:
+    return Client(api.url, BOB_TOKEN)
+
+
+def unique_label() -> str:
+    """A label no other test uses, to scope list queries to one test's tasks."""
+    return "t-" + uuid.uuid4().hex[:12]

@@ -60,8 +60,9 @@ def _json_body(*accepted: str) -> Any:
 
 
 def _validate(model: type[Any], data: Any) -> Any:
+    # Strict JSON-mode validation: a timestamp must be an RFC 3339 string, not a number.
     try:
-        return model.model_validate(data)
+        return model.model_validate_json(json.dumps(data), strict=True)
     except ValidationError as exc:
         raise ValidationFailed.from_pydantic(exc) from None
 

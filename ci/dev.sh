@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Local stack from the rendered chart: app on SQLite, collector, Jaeger, Prometheus; prints the URLs, Ctrl-C stops all.
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
+for tool in helm otelcol jaeger prometheus; do command -v "$tool" >/dev/null || die "$tool missing: run make tools"; done
+exec python tests/e2e/stack.py

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Image tier: builds the image on the local Debian-built base and runs it under the chart's securityContext.
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
+
+"$REPO_ROOT/ci/docker.sh"
+"$REPO_ROOT/ci/build-image.sh"
+TASK_MANAGER_IMAGE=$(cat build/image.ref) pytest tests/image "$@"

@@ -1,0 +1,198 @@
+"""Image tier fixtures: the built image, run under the chart's securityContext on loopback ports.
+
+Every container is started with the flags that mirror the chart's pod and container
+securityContext (read-only root, UID/GID 10001, no capabilities, no privilege escalation) and the
+chart's writable mounts (/tmp and /var/lib/task-manager as tmpfs), on the host network with the
+service bound to 127.0.0.1 on free ports. Containers are always removed, pass or fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+UID_GID = "10001:10001"
+PRINCIPAL = "image-test"
+START_TIMEOUT_S = 60.0
+
+
+def docker(
+    *args: str, check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", *args], check=check, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Container:
+    """A running task-manager container and what a test needs to talk to it."""
+
+    name: str
+    port: int
+    metrics_port: int
+    token: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def state(self) -> dict[str, str]:
+        fmt = (
+            "{{.State.Status}} {{.State.ExitCode}} "
+            "{{if .State.Health}}{{.State.Health.Status}}{{end}}"
+        )
+        status, exit_code, *health = docker("inspect", "--format", fmt, self.name).stdout.split()
+        return {"status": status, "exit_code": exit_code, "health": health[0] if health else ""}
+
+    def logs(self) -> str:
+        result = docker("logs", self.name, check=False)
+        return result.stdout + result.stderr
+
+    def exec(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        return docker("exec", self.name, *argv, check=False)
+
+    def stop(self, grace_period_s: int) -> float:
+        """`docker stop`: SIGTERM, SIGKILL after the grace period. Returns the seconds taken."""
+        started = time.monotonic()
+        docker("stop", "--time", str(grace_period_s), self.name, timeout=grace_period_s + 30)
+        return time.monotonic() - started
+
+
+def run_container(image: str, **extra_env: str) -> Container:
+    container = Container(
+        name=f"task-manager-image-test-{uuid.uuid4().hex[:12]}",
+        port=free_port(),
+        metrics_port=free_port(),
+        token=secrets.token_urlsafe(24),
+        extra_env=extra_env,
+    )
+    env = {
+        "TASK_MANAGER_HOST": "127.0.0.1",
+        "TASK_MANAGER_PORT": str(container.port),
+        "TASK_MANAGER_METRICS_PORT": str(container.metrics_port),
+        "TASK_MANAGER_AUTH_TOKENS": f"{PRINCIPAL}:{container.token}",
+        **extra_env,
+    }
+    env_args = [arg for key, value in env.items() for arg in ("--env", f"{key}={value}")]
+    docker(
+        "run",
+        "--detach",
+        "--name",
+        container.name,
+        "--network",
+        "host",
+        # The chart's securityContext.
+        "--read-only",
+        "--user",
+        UID_GID,
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        # The chart's writable mounts: an emptyDir for /tmp and the data volume.
+        "--tmpfs",
+        "/tmp:rw,nosuid,nodev,size=64m",
+        "--tmpfs",
+        "/var/lib/task-manager:rw,nosuid,nodev,size=64m,uid=10001,gid=10001,mode=0750",
+        # Let the image's own HEALTHCHECK run often enough for a test to see it.
+        "--health-interval",
+        "1s",
+        *env_args,
+        image,
+    )
+    return container
+
+
+def wait_until_ready(container: Container) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{container.base_url}/readyz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        if container.state()["status"] != "running":
+            break
+        time.sleep(0.2)
+    pytest.fail(
+        f"container {container.name} not ready within {START_TIMEOUT_S}s "
+        f"(state {container.state()}); logs:\n{container.logs()}"
+    )
+
+
+def remove(container: Container) -> None:
+    docker("rm", "--force", "--volumes", container.name, check=False)
+
+
+@pytest.fixture(scope="session")
+def image() -> str:
+    """The image under test: $TASK_MANAGER_IMAGE (set by ci/test-image.sh), else built here."""
+    if docker("info", check=False, timeout=30).returncode != 0:
+        pytest.fail("no Docker engine answers; run ci/docker.sh (make test-image does)")
+    name = os.environ.get("TASK_MANAGER_IMAGE")
+    if not name:
+        subprocess.run([str(REPO_ROOT / "ci" / "build-image.sh")], check=True, timeout=1800)
+        name = (REPO_ROOT / "build" / "image.ref").read_text().strip()
+    if docker("image", "inspect", name, check=False).returncode != 0:
+        pytest.fail(f"image {name} does not exist")
+    return name
+
+
+@pytest.fixture(scope="session")
+def image_config(image: str) -> dict[str, Any]:
+    """The image's config as `docker image inspect` reports it (User, Entrypoint, Labels, ...)."""
+    config: dict[str, Any] = json.loads(
+        docker("image", "inspect", "--format", "{{json .Config}}", image).stdout
+    )
+    return config
+
+
+@pytest.fixture(scope="module")
+def service(image: str) -> Iterator[Container]:
+    """One ready container shared by the read-mostly tests of a module."""
+    container = run_container(image)
+    try:
+        wait_until_ready(container)
+        yield container
+    finally:
+        remove(container)
+
+
+@pytest.fixture
+def fresh_service(image: str) -> Iterator[Container]:
+    """A ready container of its own, for a test that stops it."""
+    container = run_container(image, TASK_MANAGER_DRAIN_SECONDS="2")
+    try:
+        wait_until_ready(container)
+        yield container
+    finally:
+        remove(container)

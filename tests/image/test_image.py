@@ -1,0 +1,109 @@
+"""The built image runs the service under the chart's securityContext and stops cleanly."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+if TYPE_CHECKING:
+    from conftest import Container
+
+# The chart's terminationGracePeriodSeconds is longer; the container runs with a 2 s drain.
+GRACE_PERIOD_S = 15
+
+
+def test_image_declares_non_root_user_exec_entrypoint_and_oci_labels(
+    image: str, image_config: dict[str, Any]
+) -> None:
+    config = image_config
+    assert config["User"] == "10001:10001"
+    assert config["Entrypoint"] == ["task-manager"]
+    assert config["Cmd"] == ["serve"]
+    labels = config["Labels"]
+    assert (
+        labels["org.opencontainers.image.source"] == "https://github.com/task-manager/task-manager"
+    )
+    assert labels["org.opencontainers.image.version"] == image.rsplit(":", 1)[1]
+    assert labels["org.opencontainers.image.revision"] not in ("", "unknown")
+    assert config["Healthcheck"]["Test"][0] == "CMD"
+
+
+def test_livez_answers_200(service: Container) -> None:
+    response = requests.get(f"{service.base_url}/livez", timeout=5)
+    assert response.status_code == 200
+
+
+def test_readyz_answers_200_with_sqlite_on_the_data_volume(service: Container) -> None:
+    response = requests.get(f"{service.base_url}/readyz", timeout=5)
+    assert response.status_code == 200
+    listing = service.exec("ls", "/var/lib/task-manager")
+    assert "tasks.db" in listing.stdout.split(), listing
+
+
+def test_process_runs_as_uid_10001_without_capabilities_or_privilege_escalation(
+    service: Container,
+) -> None:
+    status = dict(
+        line.split(":", 1) for line in service.exec("cat", "/proc/1/status").stdout.splitlines()
+    )
+    assert status["Uid"].split() == ["10001"] * 4
+    assert status["Gid"].split() == ["10001"] * 4
+    assert int(status["CapEff"], 16) == 0
+    assert int(status["CapPrm"], 16) == 0
+    assert status["NoNewPrivs"].strip() == "1"
+
+
+def test_root_filesystem_is_not_writable_by_the_service(service: Container) -> None:
+    result = service.exec("touch", "/opt/task-manager/written")
+    assert result.returncode != 0
+    assert "Read-only file system" in result.stderr
+
+
+def test_authenticated_create_then_get_round_trip(service: Container) -> None:
+    created = requests.post(
+        f"{service.base_url}/api/v1/tasks",
+        json={"title": "ship the image"},
+        headers=service.auth,
+        timeout=5,
+    )
+    assert created.status_code == 201, created.text
+    task = created.json()
+    fetched = requests.get(
+        f"{service.base_url}/api/v1/tasks/{task['id']}", headers=service.auth, timeout=5
+    )
+    assert fetched.status_code == 200, fetched.text
+    assert fetched.json()["title"] == "ship the image"
+    assert fetched.json()["id"] == task["id"]
+
+
+def test_api_without_token_answers_401(service: Container) -> None:
+    response = requests.get(f"{service.base_url}/api/v1/tasks", timeout=5)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_metrics_port_serves_request_histogram(service: Container) -> None:
+    requests.get(f"{service.base_url}/api/v1/tasks", headers=service.auth, timeout=5)
+    response = requests.get(service.metrics_url, timeout=5)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert "# TYPE http_server_request_duration_seconds histogram" in response.text
+
+
+def test_image_healthcheck_reports_healthy(service: Container) -> None:
+    deadline = time.monotonic() + 20
+    while service.state()["health"] != "healthy" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert service.state()["health"] == "healthy"
+
+
+def test_sigterm_exits_zero_within_the_grace_period(fresh_service: Container) -> None:
+    elapsed = fresh_service.stop(GRACE_PERIOD_S)
+    state = fresh_service.state()
+    logs = fresh_service.logs()
+    assert state["status"] == "exited"
+    assert state["exit_code"] == "0", logs
+    assert elapsed < GRACE_PERIOD_S, f"took {elapsed:.1f}s: docker had to SIGKILL"
+    assert "Traceback" not in logs

@@ -1,0 +1,73 @@
+"""Bearer-token authentication and per-principal ownership."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import ALICE_TOKEN, BOB_TOKEN, Client, Service, ServiceFactory
+
+
+def test_missing_token_gets_401_problem_with_www_authenticate(api: Service) -> None:
+    response = Client(api.url, None).get("/api/v1/tasks")
+    assert response.status_code == 401
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_wrong_token_gets_401_with_invalid_token_error(api: Service) -> None:
+    response = Client(api.url, "not-a-valid-token").get("/api/v1/tasks")
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+def test_another_principal_gets_404_for_my_task_and_cannot_change_it(
+    alice: Client, bob: Client
+) -> None:
+    task = alice.create(title="private")
+    path = f"/api/v1/tasks/{task['id']}"
+    assert bob.get(path).status_code == 404
+    assert bob.patch(path, json={"title": "hijacked"}).status_code == 404
+    assert bob.delete(path).status_code == 404
+    assert task["id"] not in {t["id"] for t in bob.get("/api/v1/tasks?limit=100").json()["items"]}
+    assert alice.get(path).json()["title"] == "private"
+
+
+def test_probes_and_openapi_need_no_token(api: Service) -> None:
+    anonymous = Client(api.url, None)
+    for path in ("/livez", "/readyz", "/openapi.json"):
+        assert anonymous.get(path).status_code == 200
+
+
+def test_tokens_file_grants_access_to_its_principals(
+    service_factory: ServiceFactory, tmp_path: Path
+) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("# rotated 2026-01\ncarol:carol-token-from-file\n\n")
+    service = service_factory(
+        {"TASK_MANAGER_AUTH_TOKENS": "", "TASK_MANAGER_AUTH_TOKENS_FILE": str(tokens)}
+    )
+    carol = Client(service.url, "carol-token-from-file")
+    assert carol.post("/api/v1/tasks", json={"title": "from file"}).status_code == 201
+    assert Client(service.url, ALICE_TOKEN).get("/api/v1/tasks").status_code == 401
+
+
+def test_disabling_auth_explicitly_logs_a_warning_and_serves_anonymously(
+    service_factory: ServiceFactory,
+) -> None:
+    service = service_factory(
+        {"TASK_MANAGER_AUTH_ENABLED": "false", "TASK_MANAGER_AUTH_TOKENS": ""}
+    )
+    assert Client(service.url, None).post("/api/v1/tasks", json={"title": "x"}).status_code == 201
+    records = [json.loads(line) for line in service.log().splitlines() if line.startswith("{")]
+    warnings = [r for r in records if r["level"] == "WARNING" and "DISABLED" in r["message"]]
+    assert len(warnings) == 1
+
+
+def test_tokens_never_appear_in_the_logs(api: Service, alice: Client) -> None:
+    alice.create(title="logged request")
+    Client(api.url, "wrong-token-should-not-be-logged").get("/api/v1/tasks")
+    log = api.log()
+    for secret in (ALICE_TOKEN, BOB_TOKEN, "wrong-token-should-not-be-logged"):
+        assert secret not in log
+    assert "Authorization" not in log

@@ -1,0 +1,167 @@
+"""Metrics, JSON logs and OTLP traces as an operator sees them."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+from conftest import ALICE_TOKEN, Client, Service, ServiceFactory
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+
+def sample(exposition: str, name: str, **labels: str) -> float:
+    for line in exposition.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{key}="{value}"' in line for key, value in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_request_histogram_uses_the_route_template_not_the_raw_path(api: Service) -> None:
+    alice = Client(api.url, ALICE_TOKEN)
+    task = alice.create()
+    alice.get(f"/api/v1/tasks/{task['id']}")
+    exposition = requests.get(api.metrics_url, timeout=5).text
+    assert (
+        sample(
+            exposition,
+            "http_server_request_duration_seconds_count",
+            route="/api/v1/tasks/<uuid:task_id>",
+            method="GET",
+            status="200",
+        )
+        >= 1
+    )
+    assert str(task["id"]) not in exposition
+
+
+def test_domain_counters_and_the_status_gauge_follow_the_api(api: Service) -> None:
+    alice = Client(api.url, ALICE_TOKEN)
+    before = requests.get(api.metrics_url, timeout=5).text
+    task = alice.create(status="in_progress")
+    alice.patch(f"/api/v1/tasks/{task['id']}", json={"status": "done"})
+    other = alice.create()
+    alice.delete(f"/api/v1/tasks/{other['id']}")
+    after = requests.get(api.metrics_url, timeout=5).text
+    for name in ("created", "updated", "deleted"):
+        metric = f"task_manager_tasks_{name}_total"
+        assert sample(after, metric) >= sample(before, metric) + 1
+    assert sample(after, "task_manager_tasks", status="done") >= 1
+    assert (
+        sample(after, "task_manager_db_operation_duration_seconds_count", operation="update") >= 1
+    )
+    assert sample(after, "task_manager_build_info", version="0.1.0") == 1
+
+
+def test_every_log_line_is_json_and_access_lines_carry_route_status_and_duration(
+    api: Service,
+) -> None:
+    alice = Client(api.url, ALICE_TOKEN)
+    created = alice.post(
+        "/api/v1/tasks", json={"title": "logged"}, headers={"X-Request-Id": "req-abc-123"}
+    )
+    requests.get(api.url + "/livez", timeout=5)
+    lines = [line for line in api.log().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # raises if any line is not JSON
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    access = [r for r in records if r["logger"] == "task_manager.access"]
+    mine = [r for r in access if r.get("request_id") == "req-abc-123"]
+    assert len(mine) == 1
+    assert mine[0]["method"] == "POST"
+    assert mine[0]["route"] == "/api/v1/tasks"
+    assert mine[0]["status"] == 201
+    assert mine[0]["duration_ms"] >= 0
+    assert created.headers["X-Request-Id"] == "req-abc-123"
+    assert not [r for r in access if r["route"] in ("/livez", "/readyz")]
+
+
+class _Collector(ThreadingHTTPServer):
+    """A real OTLP/HTTP receiver on loopback that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.requests: list[ExportTraceServiceRequest] = []
+        super().__init__(("127.0.0.1", 0), _CollectorHandler)
+
+
+class _CollectorHandler(BaseHTTPRequestHandler):
+    server: _Collector
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/v1/traces":
+            message = ExportTraceServiceRequest()
+            message.ParseFromString(body)
+            self.server.requests.append(message)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def collector() -> Iterator[_Collector]:
+    server = _Collector()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_traces_are_exported_over_otlp_http_without_probe_spans(
+    service_factory: ServiceFactory, collector: _Collector
+) -> None:
+    endpoint = f"http://127.0.0.1:{collector.server_address[1]}"
+    service = service_factory(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_SERVICE_NAME": "task-manager-test",
+            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
+        }
+    )
+    alice = Client(service.url, ALICE_TOKEN)
+    task = alice.create(title="traced")
+    alice.get(f"/api/v1/tasks/{task['id']}")
+    for path in ("/livez", "/readyz"):
+        requests.get(service.url + path, timeout=5)
+    assert service.stop() == 0  # shutdown flushes the batch processor
+
+    spans = []
+    resources = []
+    for message in collector.requests:
+        for resource_spans in message.resource_spans:
+            resources.append(
+                {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+            )
+            for scope in resource_spans.scope_spans:
+                spans += list(scope.spans)
+    names = {span.name for span in spans}
+    assert "POST /api/v1/tasks" in names
+    assert "GET /api/v1/tasks/<uuid:task_id>" in names
+    assert not [n for n in names if "livez" in n or "readyz" in n or "metrics" in n]
+    assert any(span.parent_span_id for span in spans), "SQLAlchemy spans are children"
+    assert resources[0]["service.name"] == "task-manager-test"
+    assert resources[0]["service.version"] == "0.1.0"
+    assert resources[0]["deployment.environment"] == "test"
+    trace_ids = {span.trace_id.hex() for span in spans}
+    access = [
+        json.loads(line) for line in service.log().splitlines() if '"task_manager.access"' in line
+    ]
+    assert {record["trace_id"] for record in access} <= trace_ids
+    assert all(re.fullmatch(r"[0-9a-f]{16}", record["span_id"]) for record in access)
+
+
+def test_tracing_is_off_without_an_endpoint(service_factory: ServiceFactory) -> None:
+    service = service_factory()
+    Client(service.url, ALICE_TOKEN).create()
+    records = [json.loads(line) for line in service.log().splitlines() if line.strip()]
+    assert any(r["message"].startswith("tracing off") for r in records)
+    assert not [r for r in records if "trace_id" in r]

@@ -1,0 +1,273 @@
+"""The repository against SQLite and a real PostgreSQL: every test runs on both."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import Postgres
+from sqlalchemy import select, text
+from task_manager.errors import NotFound, PreconditionFailed, ValidationFailed
+from task_manager.models import ListQuery, Sort, TaskCreate, TaskFields
+from task_manager.storage import TaskRepository, build_engine
+from task_manager.storage.migrate import current_revision, head_revision, upgrade
+from task_manager.storage.repository import request_hash
+from task_manager.storage.schema import task_labels
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def repository(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TaskRepository]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('storage')}/tasks.db"
+    else:
+        postgres: Postgres = request.getfixturevalue("postgres")
+        url = postgres.create_database()
+    engine = build_engine(url, pool_size=8)
+    upgrade(engine)
+    yield TaskRepository(engine)
+    engine.dispose()
+
+
+def owner() -> str:
+    return "p-" + uuid.uuid4().hex[:10]
+
+
+def fields_of(task: object, **changes: object) -> TaskFields:
+    data = task.model_dump(include=set(TaskFields.model_fields))  # type: ignore[attr-defined]
+    data.update(changes)
+    return TaskFields.model_validate(data)
+
+
+def test_migrations_bring_the_schema_to_head(repository: TaskRepository) -> None:
+    assert current_revision(repository.engine) == head_revision()
+
+
+def test_upgrade_twice_is_a_no_op(repository: TaskRepository) -> None:
+    assert upgrade(repository.engine) == head_revision()
+
+
+def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
+    engine = build_engine(f"sqlite:///{tmp_path}/pragmas.db")
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 5000
+            assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_writes_begin_immediate_so_concurrent_writers_queue(tmp_path: Path) -> None:
+    engine = build_engine(f"sqlite:///{tmp_path}/immediate.db")
+    statements: list[str] = []
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _record(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    upgrade(engine)
+    repository = TaskRepository(engine)
+    statements.clear()
+    repository.create("me", TaskCreate(title="t"))
+    engine.dispose()
+    assert statements[0] == "BEGIN IMMEDIATE"
+    assert any(s.startswith("INSERT INTO tasks") for s in statements)
+
+
+def test_create_then_get_round_trips_every_field(repository: TaskRepository) -> None:
+    me = owner()
+    due = datetime(2030, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+    created = repository.create(
+        me,
+        TaskCreate(title="t", description="d", priority="high", due_at=due, labels=["a", "b"]),
+    ).task
+    fetched = repository.get(me, created.id)
+    assert fetched == created
+    assert fetched.due_at == due
+    assert fetched.created_at.tzinfo is not None
+
+
+def test_get_of_another_owners_task_raises_not_found(repository: TaskRepository) -> None:
+    task = repository.create(owner(), TaskCreate(title="mine")).task
+    with pytest.raises(NotFound):
+        repository.get(owner(), task.id)
+
+
+def test_update_with_the_current_version_writes_and_increments(repository: TaskRepository) -> None:
+    me = owner()
+    task = repository.create(me, TaskCreate(title="t", labels=["a"])).task
+    updated = repository.update(me, task.id, fields_of(task, title="u", labels=["b"]), 1)
+    assert updated.version == 2
+    assert updated.title == "u"
+    assert updated.labels == ["b"]
+    assert updated.updated_at >= task.updated_at
+
+
+def test_update_with_a_stale_version_raises_precondition_failed(repository: TaskRepository) -> None:
+    me = owner()
+    task = repository.create(me, TaskCreate(title="t")).task
+    repository.update(me, task.id, fields_of(task, title="second"), 1)
+    with pytest.raises(PreconditionFailed):
+        repository.update(me, task.id, fields_of(task, title="stale"), 1)
+    assert repository.get(me, task.id).title == "second"
+
+
+def test_concurrent_updates_of_one_version_let_exactly_one_win(repository: TaskRepository) -> None:
+    me = owner()
+    task = repository.create(me, TaskCreate(title="t")).task
+    barrier = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def write(i: int) -> None:
+        barrier.wait()
+        try:
+            repository.update(me, task.id, fields_of(task, title=f"w{i}"), 1)
+            outcomes.append("won")
+        except PreconditionFailed:
+            outcomes.append("412")
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == ["412"] * 5 + ["won"]
+    assert repository.get(me, task.id).version == 2
+
+
+def test_delete_removes_the_task_and_its_labels(repository: TaskRepository) -> None:
+    me = owner()
+    task = repository.create(me, TaskCreate(title="t", labels=["x", "y"])).task
+    repository.delete(me, task.id, None)
+    with pytest.raises(NotFound):
+        repository.get(me, task.id)
+    with repository.engine.connect() as connection:
+        rows = connection.execute(
+            select(task_labels).where(task_labels.c.task_id == str(task.id))
+        ).all()
+    assert rows == []
+
+
+def test_delete_with_a_stale_version_keeps_the_task(repository: TaskRepository) -> None:
+    me = owner()
+    task = repository.create(me, TaskCreate(title="t")).task
+    repository.update(me, task.id, fields_of(task, title="u"), 1)
+    with pytest.raises(PreconditionFailed):
+        repository.delete(me, task.id, 1)
+    assert repository.get(me, task.id).version == 2
+
+
+def test_idempotent_create_replays_and_rejects_a_different_body(
+    repository: TaskRepository,
+) -> None:
+    me = owner()
+    body = {"title": "once"}
+    first = repository.create(
+        me, TaskCreate(**body), idempotency_key="k1", body_hash=request_hash(body)
+    )
+    again = repository.create(
+        me, TaskCreate(**body), idempotency_key="k1", body_hash=request_hash(body)
+    )
+    assert not first.replayed
+    assert again.replayed
+    assert again.task == first.task
+    with pytest.raises(ValidationFailed):
+        repository.create(
+            me, TaskCreate(title="other"), idempotency_key="k1", body_hash=request_hash({"t": 1})
+        )
+    # Keys are per principal.
+    mine_elsewhere = repository.create(
+        owner(), TaskCreate(**body), idempotency_key="k1", body_hash=request_hash(body)
+    )
+    assert not mine_elsewhere.replayed
+
+
+def test_concurrent_creates_with_one_key_store_one_task(repository: TaskRepository) -> None:
+    me = owner()
+    body = {"title": "race"}
+    barrier = threading.Barrier(5)
+    ids: list[uuid.UUID] = []
+
+    def create() -> None:
+        barrier.wait()
+        ids.append(
+            repository.create(
+                me, TaskCreate(**body), idempotency_key="race", body_hash=request_hash(body)
+            ).task.id
+        )
+
+    threads = [threading.Thread(target=create) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(ids) == 5
+    assert len(set(ids)) == 1
+    assert len(repository.list(me, ListQuery()).items) == 1
+
+
+def test_keyset_pages_cover_every_task_once_in_order(repository: TaskRepository) -> None:
+    me = owner()
+    base = datetime(2030, 1, 1, tzinfo=UTC)
+    for i in range(11):
+        due = None if i % 4 == 0 else base + timedelta(days=(i * 7) % 5)
+        repository.create(me, TaskCreate(title=f"t{i}", due_at=due))
+    for sort in Sort:
+        seen = []
+        cursor = None
+        while True:
+            page = repository.list(me, ListQuery(limit=3, sort=sort, cursor=cursor))
+            seen += page.items
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert len(seen) == 11
+        assert len({task.id for task in seen}) == 11
+        if sort in (Sort.DUE_AT, Sort.DUE_AT_DESC):
+            dated = [t.due_at for t in seen if t.due_at is not None]
+            assert dated == sorted(dated, reverse=sort is Sort.DUE_AT_DESC)
+            assert all(t.due_at is None for t in seen[len(dated) :])
+        else:
+            created = [t.created_at for t in seen]
+            assert created == sorted(created, reverse=sort is Sort.CREATED_AT_DESC)
+
+
+def test_list_filters_combine(repository: TaskRepository) -> None:
+    me = owner()
+    repository.create(me, TaskCreate(title="a", status="done", priority="high", labels=["x"]))
+    repository.create(me, TaskCreate(title="b", status="done", priority="low", labels=["x", "y"]))
+    repository.create(me, TaskCreate(title="c", status="todo", priority="high", labels=["y"]))
+
+    def titles(**query: object) -> list[str]:
+        return sorted(t.title for t in repository.list(me, ListQuery(**query)).items)
+
+    assert titles(label="x") == ["a", "b"]
+    assert titles(label="y", status="done") == ["b"]
+    assert titles(priority="high") == ["a", "c"]
+
+
+def test_count_by_status_counts_every_owner(repository: TaskRepository) -> None:
+    before = repository.count_by_status()
+    repository.create(owner(), TaskCreate(title="a", status="done"))
+    repository.create(owner(), TaskCreate(title="b", status="in_progress"))
+    after = repository.count_by_status()
+    assert after["done"] == before["done"] + 1
+    assert after["in_progress"] == before["in_progress"] + 1
+    assert after["todo"] == before["todo"]
+
+
+def test_relative_sqlite_path_creates_its_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = build_engine("sqlite:///var/nested/tasks.db")
+    upgrade(engine)
+    engine.dispose()
+    assert (tmp_path / "var" / "nested" / "tasks.db").exists()
