@@ -116,7 +116,7 @@ mv "$STATE/admin.kubeconfig" "$KUBECONFIG"
 start etcd --name local --data-dir "$STATE/etcd" \
   --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
   --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-  --initial-cluster "local=http://127.0.0.1:$ETCD_PEER_PORT" --listen-metrics-urls "" \
+  --initial-cluster "local=http://127.0.0.1:$ETCD_PEER_PORT" \
   --unsafe-no-fsync --quota-backend-bytes 1073741824 --log-level warn
 wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 
@@ -141,7 +141,7 @@ start kube-controller-manager --kubeconfig "$STATE/controller-manager.kubeconfig
   --root-ca-file "$pki/ca.crt" --service-account-private-key-file "$pki/sa.key" \
   --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" \
   --use-service-account-credentials=true --service-cluster-ip-range 10.96.0.0/16 \
-  --controllers '*,-nodeipam' --profiling=false --v 1
+  --profiling=false --v 1
 start kube-scheduler --kubeconfig "$STATE/scheduler.kubeconfig" \
   --authentication-kubeconfig "$STATE/scheduler.kubeconfig" \
   --authorization-kubeconfig "$STATE/scheduler.kubeconfig" \
