@@ -14,8 +14,6 @@ ARG BASE_IMAGE=python:3.11.16-slim-bookworm@sha256:c425d915a89a6dcd3183b1797ad9b
 
 FROM ${BASE_IMAGE} AS build
 
-# Keep in step with UV_VERSION in ci/versions.env (ci/build-image.sh passes it).
-ARG UV_VERSION=0.13.9
 ENV UV_PYTHON=python3.11 \
     UV_PYTHON_DOWNLOADS=never \
     UV_PYTHON_PREFERENCE=only-system \
@@ -36,19 +34,25 @@ RUN if [ -n "$EXTRA_CA_CERTS" ]; then \
       && update-ca-certificates >/dev/null; \
     fi
 
-# uv itself lives in its own venv in the build stage only; it never reaches the runtime stage.
+# uv (UV_VERSION of ci/versions.env, hash-pinned) lives in its own venv in the build stage only;
+# it never reaches the runtime stage.
+COPY ci/image/uv-requirements.txt /tmp/uv-requirements.txt
 RUN python3.11 -m venv /opt/uv \
- && /opt/uv/bin/pip install --quiet "uv==${UV_VERSION}"
+ && /opt/uv/bin/pip install --quiet --require-hashes --only-binary :all: -r /tmp/uv-requirements.txt
 
 WORKDIR /src
 # Dependencies first, from the lock alone, so editing the service or README reuses this layer.
 COPY pyproject.toml uv.lock ./
 RUN /opt/uv/bin/uv sync --locked --no-dev --no-install-project
-# Then the project itself, installed as a wheel (not editable): the runtime stage has no /src.
-# (README.md is the package's long description.)
+# Then the project itself: a wheel built by the hash-pinned backend in
+# ci/image/build-constraints.txt (build-system.requires is not in uv.lock), installed without
+# dependencies since the lock's are all in place. Not editable: the runtime stage has no /src.
+COPY ci/image/build-constraints.txt /tmp/build-constraints.txt
 COPY README.md ./
 COPY service ./service
-RUN /opt/uv/bin/uv sync --locked --no-dev --no-editable \
+RUN /opt/uv/bin/uv build --wheel --out-dir /tmp/dist \
+      --build-constraints /tmp/build-constraints.txt --require-hashes \
+ && /opt/uv/bin/uv pip install --python /opt/task-manager/venv/bin/python --no-deps /tmp/dist/*.whl \
  && test -x /opt/task-manager/venv/bin/task-manager \
  && /opt/task-manager/venv/bin/python -c "import task_manager"
 

@@ -1,10 +1,13 @@
 # Every target calls a script in ci/, the same scripts .ci/run and the GitHub workflow use.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup tools lint sast audit workflow-lint test-ci test-service test-image test-rules test-e2e dev test-fast test
+.PHONY: help run setup tools lint sast audit workflow-lint test-ci test-service chart-check chart-docs test-image test-rules test-e2e dev test-fast test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+run: setup ## start the API on http://127.0.0.1:8080 (SQLite under ./var, a dev token); Ctrl-C stops it
+	ci/run-service.sh
 
 setup: ## install the pinned Python toolchain and locked dependencies into .venv
 	ci/setup-python.sh
@@ -34,6 +37,12 @@ test-ci: setup ## workflows pinned and thin; every README command exercised (tes
 test-service: setup ## service unit and integration tests
 	ci/test-service.sh
 
+chart-check: setup tools ## chart: helm lint (helm 4 + 3), helm-unittest, kubeconform, docs, contract tests
+	ci/chart-check.sh
+
+chart-docs: tools ## regenerate the README values table from values.yaml
+	ci/chart-docs.sh
+
 test-image: setup ## build the image on a Debian-built base and run it under the chart's securityContext
 	ci/test-image.sh
 
@@ -59,4 +68,4 @@ cluster-test: setup tools ## tests/cluster: cluster-up, the chart suite on it, c
 # The tiers, in the order `make test` runs them, failing fast.
 test-fast: lint sast audit test-ci test-service ## the checks that need no built tools
 
-test: lint sast audit workflow-lint test-ci test-service test-image ## everything CI runs
+test: lint sast audit workflow-lint test-ci test-service chart-check test-image ## everything CI runs

@@ -40,7 +40,7 @@ security=$(debian_mirror debian-security || true)
 apt_install debootstrap debian-archive-keyring
 
 root=$(mktemp -d "${TMPDIR:-/tmp}/task-manager-base.XXXXXX")
-trap 'rm -rf "$root"' EXIT
+trap 'rm -rf "$root" "$root".*.log' EXIT
 chmod 0755 "$root" # becomes the image's /
 
 log "debootstrap $SUITE from $mirror with: ${PACKAGES[*]}"
@@ -77,8 +77,11 @@ find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -e
 : >"$root/etc/apt/sources.list"
 log "applying $SUITE updates"
 chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
-  sh -c 'apt-get update -qq && apt-get upgrade -y -qq >/dev/null && apt-get clean' \
-  || die "apt-get upgrade in the base root failed"
+  DEBCONF_NOWARNINGS=yes sh -c 'apt-get -o APT::Sandbox::User=root update -qq \
+    && apt-get -o APT::Sandbox::User=root -o Dpkg::Use-Pty=0 upgrade -y -qq && apt-get clean' \
+  >"$root.upgrade.log" 2>&1 \
+  || { tail -n 40 "$root.upgrade.log" >&2; die "apt-get upgrade in the base root failed"; }
+rm -f "$root.upgrade.log"
 
 # Trim what a container never uses, as the official slim image does.
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/debconf/*-old \

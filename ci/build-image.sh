@@ -17,6 +17,9 @@ IMAGE="${IMAGE:-task-manager:$version}"
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- 2>/dev/null || revision="$revision-dirty"
 
+grep -q "^uv==$UV_VERSION " ci/image/uv-requirements.txt \
+  || die "ci/image/uv-requirements.txt does not pin uv $UV_VERSION (ci/versions.env); regenerate it"
+
 # IMAGE_BASE=local (default): the Debian-built base from ci/base-image.sh, for machines that pull
 # nothing. IMAGE_BASE=official: the Dockerfile's default, the official image pinned by digest.
 mkdir -p build
@@ -49,13 +52,14 @@ log "building $IMAGE on $base"
 start=$SECONDS
 docker build --network host --force-rm \
   "${base_args[@]}" \
-  --build-arg "UV_VERSION=$UV_VERSION" \
   --build-arg "EXTRA_CA_CERTS=$extra_ca" \
   --build-arg "VERSION=$version" \
   --build-arg "REVISION=$revision" \
-  --tag "$IMAGE" . >build/image-build.log 2>&1 \
+  --iidfile build/image.id --tag "$IMAGE" . >build/image-build.log 2>&1 \
   || { tail -n 40 build/image-build.log >&2; die "docker build failed (full log: build/image-build.log)"; }
 build_seconds=$((SECONDS - start))
+# build/image.ref names the image for the next steps; build/image.id pins exactly this build (the
+# tag may be moved by another checkout building on the same daemon).
 printf '%s\n' "$IMAGE" >build/image.ref
 
 # SBOM of exactly what the image installs: the lock's runtime dependencies, as requirements.
@@ -67,12 +71,13 @@ PYTHONWARNINGS=ignore::UserWarning cyclonedx-py requirements --pyproject pyproje
 components=$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["components"]))' \
   build/sbom.cdx.json)
 
-image_bytes=$(docker image inspect --format '{{.Size}}' "$IMAGE")
+image_id=$(<build/image.id)
+image_bytes=$(docker image inspect --format '{{.Size}}' "$image_id")
 base_bytes=$(docker image inspect --format '{{.Size}}' "$base" 2>/dev/null || echo 0)
-venv_bytes=$(docker run --rm --network none --entrypoint du "$IMAGE" -sb /opt/task-manager/venv | cut -f1)
+venv_bytes=$(docker run --rm --network none --entrypoint du "$image_id" -sb /opt/task-manager/venv | cut -f1)
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 {
-  printf 'image       %s\n' "$IMAGE"
+  printf 'image       %s (%s)\n' "$IMAGE" "$image_id"
   printf 'base        %s\n' "$base"
   printf 'image size  %s (%s bytes)\n' "$(mib "$image_bytes")" "$image_bytes"
   printf 'base size   %s (%s bytes)\n' "$(mib "$base_bytes")" "$base_bytes"

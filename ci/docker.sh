@@ -15,6 +15,9 @@ command -v dockerd >/dev/null || die "dockerd not found after installing docker.
 # Containers here use host networking only (no registry, traffic stays on loopback), so the daemon
 # gets no bridge and never touches the host's iptables.
 mkdir -p "$(dirname "$DOCKERD_LOG")"
+# A daemon killed without cleanup (a machine handed back, a CI run's end) leaves its pid file; if no
+# dockerd runs, it is stale, and a reused PID in it would stop the new daemon from starting.
+pgrep -x dockerd >/dev/null || rm -f /var/run/docker.pid
 log "starting dockerd (log: $DOCKERD_LOG)"
 setsid nohup dockerd --iptables=false --ip6tables=false --bridge=none \
   >>"$DOCKERD_LOG" 2>&1 </dev/null &

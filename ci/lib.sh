@@ -48,3 +48,24 @@ apt_install() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
 }
+
+# go_build_module NAME VERSION MODULE@VERSION PKGDIR [go build flags...]: for modules whose go.mod has
+# replace directives (which `go install pkg@version` refuses): downloads the module through the
+# proxy, copies its source tree out of the read-only module cache and builds PKGDIR (relative to
+# the module root, e.g. ./cmd/tool) there, once per version, into the cache; links .tools/bin/NAME.
+go_build_module() {
+  local name=$1 version=$2 mod=$3 pkgdir=$4; shift 4
+  local dir; dir=$(cached_tool "$name" "$version")
+  if [[ ! -x "$dir/$name" ]]; then
+    log "building $name $version from the module source tree"
+    local src tmp
+    src=$(go mod download -json "$mod" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    [[ -d "$src" ]] || die "go mod download $mod gave no source directory"
+    tmp=$(mktemp -d)
+    cp -r "$src/." "$tmp/"
+    chmod -R u+w "$tmp"
+    (cd "$tmp" && GOFLAGS="${GOFLAGS:-} -trimpath" go build "$@" -o "$dir/$name" "$pkgdir")
+    rm -rf "$tmp"
+  fi
+  link_tool "$name" "$dir/$name"
+}

@@ -5,4 +5,5 @@ cd "$REPO_ROOT"
 
 "$REPO_ROOT/ci/docker.sh"
 "$REPO_ROOT/ci/build-image.sh"
-TASK_MANAGER_IMAGE=$(cat build/image.ref) pytest tests/image "$@"
+# The exact image just built, by ID: the tag may be moved by another checkout on the same daemon.
+TASK_MANAGER_IMAGE=$(<build/image.id) pytest tests/image "$@"

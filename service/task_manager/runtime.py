@@ -11,7 +11,8 @@ from flask import Flask
 from task_manager.metrics import Metrics
 from task_manager.settings import Settings
 from task_manager.storage import TaskRepository
-from task_manager.storage.migrate import current_revision, head_revision
+from task_manager.storage.migrate import current_revision
+from task_manager.storage.schema import SCHEMA_HEAD
 from task_manager.tracing import Tracing
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ class Runtime:
     repository: TaskRepository
     metrics: Metrics
     tracing: Tracing
-    head: str = field(default_factory=head_revision)
+    head: str = SCHEMA_HEAD
     draining: threading.Event = field(default_factory=threading.Event)
     _schema_ok: bool = False
 

@@ -6,8 +6,6 @@ import logging
 from dataclasses import dataclass
 
 from flask import Flask
-from opentelemetry.instrumentation.flask import FlaskInstrumentor
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -71,8 +69,10 @@ def setup_tracing(settings: Settings, app: Flask, engine: Engine, version: str) 
     if endpoint is None:
         log.info("tracing off: no OTEL_EXPORTER_OTLP_ENDPOINT set")
         return Tracing(provider=None)
-    # Imported here so that a process without tracing never loads the exporter.
+    # Imported here so that a process without tracing never loads the exporter (start-up time).
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.flask import FlaskInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
     attributes: dict[str, str] = _pairs(settings.otel_resource_attributes)
     attributes[SERVICE_NAME] = settings.otel_service_name

@@ -94,6 +94,31 @@ def makefile_graph(makefile: str) -> dict[str, list[str]]:
     return graph
 
 
+def recipe_scripts(makefile: str) -> dict[str, list[str]]:
+    """The ci/ scripts each target's recipe runs."""
+    scripts: dict[str, list[str]] = {}
+    targets: list[str] = []
+    for line in makefile.splitlines():
+        if line.startswith("\t"):
+            for target in targets:
+                scripts.setdefault(target, []).extend(re.findall(r"\bci/[\w.-]+\.sh\b", line))
+        elif m := TARGET_LINE.match(line):
+            targets = m[1].split()
+        elif line.strip():
+            targets = []
+    return scripts
+
+
+def target_is_run(target: str, scripts: list[str], workflows: str, tests: str) -> bool:
+    """A workflow runs `make TARGET`, or a test runs it (argv form) or runs its recipe's script."""
+    t = re.escape(target)
+    if re.search(rf"^\s*(-\s+)?run:\s*make\s+{t}\s*$", workflows, re.M):
+        return True
+    if re.search(rf"[\"']make[\"'],\s*[\"']{t}[\"']", tests):
+        return True
+    return any(re.search(rf"[\"'/]{re.escape(Path(s).name)}[\"']", tests) for s in scripts)
+
+
 def reachable(graph: dict[str, list[str]], start: str) -> set[str]:
     seen: set[str] = set()
     stack = [start]
@@ -111,27 +136,41 @@ def ci_files(root: Path) -> list[Path]:
     return [f for f in files if f.is_file() and f.resolve() != Path(__file__).resolve()]
 
 
+def section(markdown: str, heading: str) -> str:
+    match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", markdown, re.S | re.M)
+    return match[1] if match else ""
+
+
+def run_live(readme: str, root: Path) -> set[str]:
+    """Commands of the README's API section: tests/ci/test_readme_api.py runs them against a real
+    service, so they count as exercised when that test is there."""
+    if not (root / "tests" / "ci" / "test_readme_api.py").is_file():
+        return set()
+    return {c for block in shell_blocks(section(readme, "API")) for c in commands(block)}
+
+
 def unexercised(readme: str, root: Path) -> list[str]:
     """README commands that nothing CI runs exercises, each with the reason."""
-    graph = makefile_graph((root / "Makefile").read_text())
+    live = run_live(readme, root)
+    makefile = (root / "Makefile").read_text()
+    graph = makefile_graph(makefile)
+    scripts = recipe_scripts(makefile)
     run_by_make_test = reachable(graph, "test")
     texts = {f: f.read_text(errors="replace") for f in ci_files(root)}
-    workflows_and_tests = "\n".join(
-        t for f, t in texts.items() if ".github" in f.parts or "tests" in f.parts
-    )
+    workflows = "\n".join(t for f, t in texts.items() if ".github" in f.parts)
+    tests = "\n".join(t for f, t in texts.items() if "tests" in f.parts)
     missing = []
     for block in shell_blocks(readme):
         for command in commands(block):
             words = strip_env(shlex.split(command))
-            if not words or words[0] in NO_OP:
+            if not words or words[0] in NO_OP or command in live:
                 continue
             if words[0] == "make":
                 for target in [w for w in words[1:] if not w.startswith("-") and "=" not in w]:
                     if target not in graph:
                         missing.append(f"{command}: no Makefile target {target!r}")
-                    elif target not in run_by_make_test and not re.search(
-                        rf"make\s+{re.escape(target)}\b|[\"']make[\"'],\s*[\"']{re.escape(target)}[\"']",
-                        workflows_and_tests,
+                    elif target not in run_by_make_test and not target_is_run(
+                        target, scripts.get(target, []), workflows, tests
                     ):
                         missing.append(
                             f"{command}: neither `make test` nor a workflow/test runs it"
@@ -184,6 +223,16 @@ def test_checker_accepts_targets_reached_from_test_or_run_by_a_workflow(tmp_path
     assert unexercised(fenced("make test", "make lint  # comment", "$ make run"), root) == []
 
 
+def test_checker_accepts_a_test_that_runs_the_targets_script_not_a_mere_mention(
+    tmp_path: Path,
+) -> None:
+    readme = fenced("make run")
+    mention = fake_repo(tmp_path, {"tests/t.py": '"""`make run` starts the API."""\n'})
+    assert unexercised(readme, mention) != []
+    (tmp_path / "tests/t.py").write_text('subprocess.Popen([str(ROOT / "ci" / "run.sh")])\n')
+    assert unexercised(readme, mention) == []
+
+
 def test_checker_rejects_unknown_and_unexercised_make_targets(tmp_path: Path) -> None:
     root = fake_repo(tmp_path, {})
     problems = unexercised(fenced("make orphan", "make nonexistent", "make run"), root)
@@ -203,6 +252,16 @@ def test_checker_needs_subcommand_options_and_oci_ref_in_one_file(tmp_path: Path
         "--namespace n --create-namespace --wait\n"
     )
     assert unexercised(readme, partial) == []
+
+
+def test_checker_counts_api_examples_only_where_a_live_test_runs_them(tmp_path: Path) -> None:
+    readme = "## API\n" + fenced("curl -sS --fail-with-body http://127.0.0.1:8080/api/v1/tasks")
+    root = fake_repo(tmp_path, {})
+    assert len(unexercised(readme, root)) == 1
+    (tmp_path / "tests/ci").mkdir(parents=True)
+    (tmp_path / "tests/ci/test_readme_api.py").write_text("# runs the API section\n")
+    assert unexercised(readme, root) == []
+    assert len(unexercised("## Other\n" + readme.split("\n", 1)[1], root)) == 1
 
 
 def test_checker_matches_curl_by_method_and_path(tmp_path: Path) -> None:

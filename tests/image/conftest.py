@@ -14,6 +14,7 @@ import secrets
 import socket
 import subprocess
 import time
+import tomllib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 UID_GID = "10001:10001"
@@ -155,13 +157,14 @@ def remove(container: Container) -> None:
 
 @pytest.fixture(scope="session")
 def image() -> str:
-    """The image under test: $TASK_MANAGER_IMAGE (set by ci/test-image.sh), else built here."""
+    """The image under test (tag or ID): $TASK_MANAGER_IMAGE (ci/test-image.sh sets the ID of
+    the image it built), else built here."""
     if docker("info", check=False, timeout=30).returncode != 0:
         pytest.fail("no Docker engine answers; run ci/docker.sh (make test-image does)")
     name = os.environ.get("TASK_MANAGER_IMAGE")
     if not name:
         subprocess.run([str(REPO_ROOT / "ci" / "build-image.sh")], check=True, timeout=1800)
-        name = (REPO_ROOT / "build" / "image.ref").read_text().strip()
+        name = (REPO_ROOT / "build" / "image.id").read_text().strip()
     if docker("image", "inspect", name, check=False).returncode != 0:
         pytest.fail(f"image {name} does not exist")
     return name
@@ -174,6 +177,15 @@ def image_config(image: str) -> dict[str, Any]:
         docker("image", "inspect", "--format", "{{json .Config}}", image).stdout
     )
     return config
+
+
+@pytest.fixture(scope="session")
+def app_version() -> str:
+    """The version the image must carry: the chart's appVersion, else the package version."""
+    chart = REPO_ROOT / "Chart.yaml"
+    if chart.exists():
+        return str(yaml.safe_load(chart.read_text())["appVersion"])
+    return str(tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"])
 
 
 @pytest.fixture(scope="module")

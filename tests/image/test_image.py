@@ -15,7 +15,7 @@ GRACE_PERIOD_S = 15
 
 
 def test_image_declares_non_root_user_exec_entrypoint_and_oci_labels(
-    image: str, image_config: dict[str, Any]
+    image_config: dict[str, Any], app_version: str
 ) -> None:
     config = image_config
     assert config["User"] == "10001:10001"
@@ -25,9 +25,21 @@ def test_image_declares_non_root_user_exec_entrypoint_and_oci_labels(
     assert (
         labels["org.opencontainers.image.source"] == "https://github.com/task-manager/task-manager"
     )
-    assert labels["org.opencontainers.image.version"] == image.rsplit(":", 1)[1]
+    assert labels["org.opencontainers.image.version"] == app_version
     assert labels["org.opencontainers.image.revision"] not in ("", "unknown")
     assert config["Healthcheck"]["Test"][0] == "CMD"
+
+
+def test_runtime_venv_holds_no_build_or_dev_tools(service: Container) -> None:
+    probe = (
+        "import importlib.util as u; "
+        "print(' '.join(m for m in ('uv', 'pip', 'hatchling', 'pytest', 'ruff', 'mypy') "
+        "if u.find_spec(m)))"
+    )
+    result = service.exec("python3", "-c", probe)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == []
+    assert service.exec("sh", "-c", "command -v uv").returncode != 0
 
 
 def test_livez_answers_200(service: Container) -> None:

@@ -271,3 +271,9 @@ def test_relative_sqlite_path_creates_its_directory(
     upgrade(engine)
     engine.dispose()
     assert (tmp_path / "var" / "nested" / "tasks.db").exists()
+
+
+def test_schema_head_constant_matches_the_migration_scripts() -> None:
+    from task_manager.storage.schema import SCHEMA_HEAD
+
+    assert head_revision() == SCHEMA_HEAD

@@ -1,45 +1,69 @@
-"""Alembic, driven programmatically: the migration scripts ship inside the package."""
+"""Alembic, driven programmatically: the migration scripts ship inside the package.
+
+Alembic is imported only when the schema is behind SCHEMA_HEAD, so that a restart against an
+up-to-date database starts fast.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from task_manager.storage.schema import SCHEMA_HEAD
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _PG_LOCK_ID = 7_351_021_455  # advisory lock serialising concurrent `migrate` runs
 
 
-def _config(engine: Engine) -> Config:
+def _config(engine: Engine | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["engine"] = engine
+    if engine is not None:
+        config.attributes["engine"] = engine
     return config
 
 
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(_config_without_engine()).get_current_head()
+    """The head of the migration scripts (a test keeps SCHEMA_HEAD equal to it)."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None
     return head
 
 
-def _config_without_engine() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return config
-
-
 def current_revision(engine: Engine) -> str | None:
+    """The revision recorded in the database, or None before the first migration."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        try:
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except DBAPIError:
+            connection.rollback()
+            if _has_version_table(engine):
+                raise
+            return None
+
+
+def _has_version_table(engine: Engine) -> bool:
+    from sqlalchemy import inspect
+
+    return "alembic_version" in inspect(engine).get_table_names()
 
 
 def upgrade(engine: Engine) -> str:
     """Upgrades the schema to head and returns the head revision."""
+    if current_revision(engine) == SCHEMA_HEAD:
+        return SCHEMA_HEAD
+    from alembic import command
+
     if engine.dialect.name == "postgresql":
         with engine.connect() as connection:
             connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _PG_LOCK_ID})
@@ -54,4 +78,4 @@ def upgrade(engine: Engine) -> str:
                 connection.commit()
     else:
         command.upgrade(_config(engine), "head")
-    return head_revision()
+    return SCHEMA_HEAD

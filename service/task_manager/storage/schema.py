@@ -14,6 +14,9 @@ from sqlalchemy import (
     Text,
 )
 
+# The newest Alembic revision; test_storage keeps it equal to the migration scripts' head.
+SCHEMA_HEAD = "0001"
+
 metadata = MetaData()
 
 tasks = Table(

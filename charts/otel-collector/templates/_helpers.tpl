@@ -1,0 +1,112 @@
+{{/* Name of the chart, overridable. */}}
+{{- define "otel-collector.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: <release>-otel-collector unless overridden; the parent chart relies on it. */}}
+{{- define "otel-collector.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (include "otel-collector.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* Selector labels: never change across upgrades. */}}
+{{- define "otel-collector.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "otel-collector.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Recommended labels. */}}
+{{- define "otel-collector.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "otel-collector.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: trace-collector
+app.kubernetes.io/part-of: task-manager
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Image reference: registry/repository, then @digest or :tag (default appVersion). */}}
+{{- define "otel-collector.image" -}}
+{{- $repo := printf "%s/%s" .Values.image.registry .Values.image.repository }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" $repo .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repo (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Export endpoint: the configured one, or the Jaeger subchart's Service of this release. */}}
+{{- define "otel-collector.exporterEndpoint" -}}
+{{- default (printf "%s-jaeger:4317" .Release.Name) .Values.exporter.endpoint }}
+{{- end }}
+
+{{/* The collector configuration: otlp -> memory_limiter, batch -> otlp, with health_check. */}}
+{{- define "otel-collector.config" -}}
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 0.0.0.0:4317
+      http:
+        endpoint: 0.0.0.0:4318
+processors:
+  memory_limiter:
+    check_interval: {{ .Values.memoryCheckInterval }}
+    limit_percentage: {{ .Values.memoryLimitPercentage }}
+    spike_limit_percentage: {{ .Values.memorySpikeLimitPercentage }}
+  batch:
+    timeout: {{ .Values.batch.timeout }}
+    send_batch_size: {{ .Values.batch.sendBatchSize }}
+exporters:
+  otlp:
+    endpoint: {{ include "otel-collector.exporterEndpoint" . }}
+    tls:
+      insecure: {{ .Values.exporter.insecure }}
+    {{- with .Values.exporter.headers }}
+    headers:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+extensions:
+  health_check:
+    endpoint: 0.0.0.0:13133
+service:
+  extensions: [health_check]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter, batch]
+      exporters: [otlp]
+  telemetry:
+    metrics:
+      level: detailed
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 0.0.0.0
+                port: 8888
+{{- end }}
+
+{{/* Restricted Pod Security: pod level. */}}
+{{- define "otel-collector.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Restricted Pod Security: container level. */}}
+{{- define "otel-collector.securityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}

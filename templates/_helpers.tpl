@@ -1,0 +1,186 @@
+{{/* Name of the chart, overridable. */}}
+{{- define "task-manager.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name of the release's resources: <release>-task-manager, or <release> when it already contains the name. */}}
+{{- define "task-manager.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := include "task-manager.name" . }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Chart name and version, for the helm.sh/chart label. */}}
+{{- define "task-manager.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels of the API pods: never change across upgrades. */}}
+{{- define "task-manager.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "task-manager.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: api
+{{- end }}
+
+{{/* Recommended labels without the component (for the migration Job and the test pod). */}}
+{{- define "task-manager.baseLabels" -}}
+helm.sh/chart: {{ include "task-manager.chart" . }}
+app.kubernetes.io/name: {{ include "task-manager.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: task-manager
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Kubernetes recommended labels of the API's resources. */}}
+{{- define "task-manager.labels" -}}
+{{ include "task-manager.baseLabels" . }}
+app.kubernetes.io/component: api
+{{- end }}
+
+{{/* Name of the ServiceAccount the API pods run as. */}}
+{{- define "task-manager.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "task-manager.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* API image: registry/repository, then @digest or :tag (default appVersion). */}}
+{{- define "task-manager.image" -}}
+{{- $repo := printf "%s/%s" .Values.image.registry .Values.image.repository }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" $repo .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repo (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Image of the helm test pod: tests.image, each part defaulting to the API image. */}}
+{{- define "task-manager.testImage" -}}
+{{- $t := .Values.tests.image }}
+{{- if or $t.registry $t.repository $t.tag }}
+{{- printf "%s/%s:%s" (default .Values.image.registry $t.registry) (default .Values.image.repository $t.repository) (default (default .Chart.AppVersion .Values.image.tag) $t.tag) }}
+{{- else }}
+{{- include "task-manager.image" . }}
+{{- end }}
+{{- end }}
+
+{{/* True ("true") when the database is PostgreSQL. */}}
+{{- define "task-manager.isPostgres" -}}
+{{- if eq .Values.database.type "postgresql" }}true{{ end }}
+{{- end }}
+
+{{/* True when a PostgreSQL hook Job migrates, so the pods must not. */}}
+{{- define "task-manager.hookMigrates" -}}
+{{- if and (include "task-manager.isPostgres" .) .Values.migration.enabled }}true{{ end }}
+{{- end }}
+
+{{/* Name of the Secret holding the chart-managed tokens and database URL. */}}
+{{- define "task-manager.secretName" -}}
+{{- include "task-manager.fullname" . }}
+{{- end }}
+
+{{/* Secret and key of the tokens file. */}}
+{{- define "task-manager.tokensSecretName" -}}
+{{- default (include "task-manager.secretName" .) .Values.auth.existingSecret }}
+{{- end }}
+{{- define "task-manager.tokensSecretKey" -}}
+{{- if .Values.auth.existingSecret }}{{ .Values.auth.existingSecretKey }}{{ else }}tokens{{ end }}
+{{- end }}
+
+{{/* Secret and key of the PostgreSQL URL. */}}
+{{- define "task-manager.databaseSecretName" -}}
+{{- default (include "task-manager.secretName" .) .Values.database.postgresql.existingSecret }}
+{{- end }}
+{{- define "task-manager.databaseSecretKey" -}}
+{{- if .Values.database.postgresql.existingSecret }}{{ .Values.database.postgresql.existingSecretKey }}{{ else }}database-url{{ end }}
+{{- end }}
+
+{{/* True when the chart renders its own Secret (tokens and/or database URL). */}}
+{{- define "task-manager.createSecret" -}}
+{{- if or (and .Values.auth.enabled (not .Values.auth.existingSecret)) (and (include "task-manager.isPostgres" .) (not .Values.database.postgresql.existingSecret)) }}true{{ end }}
+{{- end }}
+
+{{/* Tokens file content: the configured tokens, else the token already in the cluster, else a new one. */}}
+{{- define "task-manager.tokensFile" -}}
+{{- if .Values.auth.tokens }}
+{{- $lines := list }}
+{{- range .Values.auth.tokens }}
+{{- $lines = append $lines (printf "%s:%s" .principal .token) }}
+{{- end }}
+{{- join "\n" $lines }}
+{{- else }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "task-manager.secretName" .) }}
+{{- if and $existing $existing.data (hasKey $existing.data "tokens") }}
+{{- index $existing.data "tokens" | b64dec }}
+{{- else }}
+{{- printf "admin:%s" (randAlphaNum 40) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* OTLP/HTTP endpoint of the traces: configured, else the collector subchart's Service, else none. */}}
+{{- define "task-manager.otlpEndpoint" -}}
+{{- if .Values.tracing.endpoint }}
+{{- .Values.tracing.endpoint }}
+{{- else if (index .Values "otel-collector" "enabled") }}
+{{- printf "http://%s-otel-collector:4318" .Release.Name }}
+{{- end }}
+{{- end }}
+
+{{/* Non-secret settings (environment of the service), shared by the ConfigMap and the hook Job. */}}
+{{- define "task-manager.configEnv" -}}
+TASK_MANAGER_PORT: "8080"
+TASK_MANAGER_METRICS_PORT: "9464"
+TASK_MANAGER_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
+TASK_MANAGER_THREADS: {{ .Values.config.threads | quote }}
+TASK_MANAGER_MAX_BODY_BYTES: {{ .Values.config.maxBodyBytes | int64 | quote }}
+TASK_MANAGER_DRAIN_SECONDS: {{ .Values.config.drainSeconds | quote }}
+TASK_MANAGER_MIGRATE_ON_START: {{ ternary "false" "true" (eq (include "task-manager.hookMigrates" .) "true") | quote }}
+TASK_MANAGER_AUTH_ENABLED: {{ .Values.auth.enabled | quote }}
+{{- if .Values.auth.enabled }}
+TASK_MANAGER_AUTH_TOKENS_FILE: /etc/task-manager/tokens/tokens
+{{- end }}
+{{- if not (include "task-manager.isPostgres" .) }}
+TASK_MANAGER_DATABASE_URL: sqlite:////var/lib/task-manager/tasks.db
+{{- end }}
+OTEL_SERVICE_NAME: {{ default (include "task-manager.name" .) .Values.tracing.serviceName | quote }}
+{{- $endpoint := include "task-manager.otlpEndpoint" . }}
+{{- if and .Values.tracing.enabled $endpoint }}
+OTEL_SDK_DISABLED: "false"
+OTEL_EXPORTER_OTLP_ENDPOINT: {{ $endpoint | quote }}
+OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf
+OTEL_TRACES_SAMPLER: {{ .Values.tracing.sampler | quote }}
+OTEL_TRACES_SAMPLER_ARG: {{ .Values.tracing.samplerRatio | quote }}
+{{- else }}
+OTEL_SDK_DISABLED: "true"
+{{- end }}
+{{- $attrs := list (printf "service.namespace=%s" .Release.Namespace) (printf "service.version=%s" .Chart.AppVersion) }}
+{{- range $k, $v := .Values.tracing.resourceAttributes }}
+{{- $attrs = append $attrs (printf "%s=%s" $k $v) }}
+{{- end }}
+OTEL_RESOURCE_ATTRIBUTES: {{ join "," $attrs | quote }}
+{{- end }}
+
+{{/* Hash of everything the pods read at start, so a change rolls them. */}}
+{{- define "task-manager.configChecksum" -}}
+{{- $inputs := dict "env" (include "task-manager.configEnv" .) "tokens" .Values.auth.tokens "tokensSecret" .Values.auth.existingSecret "databaseUrl" .Values.database.postgresql.url "databaseSecret" .Values.database.postgresql.existingSecret }}
+{{- toJson $inputs | sha256sum }}
+{{- end }}
+
+{{/* Seconds Kubernetes waits after SIGTERM: preStop sleep + the service's drain + a margin to exit. */}}
+{{- define "task-manager.terminationGracePeriodSeconds" -}}
+{{- add (int .Values.config.preStopSleepSeconds) (int (ceil .Values.config.drainSeconds)) 5 }}
+{{- end }}

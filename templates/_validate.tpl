@@ -1,0 +1,29 @@
+{{/*
+Guard rails: each one fails the render with a message naming the value to change.
+Called once from the Deployment, so it runs on every install, upgrade, template and lint.
+*/}}
+{{- define "task-manager.validate" -}}
+{{- $sqlite := eq .Values.database.type "sqlite" }}
+{{- if and $sqlite (gt (int .Values.replicaCount) 1) }}
+{{- fail (printf "database.type=sqlite supports exactly one pod, but replicaCount=%d: set replicaCount=1 or database.type=postgresql" (int .Values.replicaCount)) }}
+{{- end }}
+{{- if and $sqlite .Values.autoscaling.enabled }}
+{{- fail "database.type=sqlite cannot be autoscaled: set autoscaling.enabled=false or database.type=postgresql" }}
+{{- end }}
+{{- if and (eq .Values.database.type "postgresql") (not .Values.database.postgresql.url) (not .Values.database.postgresql.existingSecret) }}
+{{- fail "database.type=postgresql needs a database URL: set database.postgresql.url or database.postgresql.existingSecret" }}
+{{- end }}
+{{- $monitoring := .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}
+{{- if and .Values.metrics.serviceMonitor.enabled (not $monitoring) }}
+{{- fail "metrics.serviceMonitor.enabled=true but the cluster has no monitoring.coreos.com/v1 API: install the Prometheus Operator CRDs (e.g. kube-prometheus-stack) or set metrics.serviceMonitor.enabled=false" }}
+{{- end }}
+{{- if and .Values.metrics.prometheusRule.enabled (not $monitoring) }}
+{{- fail "metrics.prometheusRule.enabled=true but the cluster has no monitoring.coreos.com/v1 API: install the Prometheus Operator CRDs (e.g. kube-prometheus-stack) or set metrics.prometheusRule.enabled=false" }}
+{{- end }}
+{{- if and .Values.httpRoute.enabled (not (.Capabilities.APIVersions.Has "gateway.networking.k8s.io/v1")) }}
+{{- fail "httpRoute.enabled=true but the cluster has no gateway.networking.k8s.io/v1 API: install the Gateway API CRDs or set httpRoute.enabled=false" }}
+{{- end }}
+{{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
+{{- fail (printf "autoscaling.minReplicas=%d is above autoscaling.maxReplicas=%d" (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,110 @@
+"""Rendering behaviour that needs more than one render or the repository's files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO_ROOT, Render, RenderError, find, one
+
+DASHBOARDS = sorted((REPO_ROOT / "grafana-dashboards").glob("*.json"))
+
+
+def _checksum(render: Render, **set_values: str) -> str:
+    deployment = one(render(set_values=set_values), "Deployment", "tm-task-manager")
+    return deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+
+
+def test_a_config_change_rolls_the_pods_and_a_rerender_does_not(render: Render) -> None:
+    base = _checksum(render)
+    assert _checksum(render) == base
+    assert _checksum(render, **{"config.logLevel": "WARNING"}) != base
+    assert _checksum(render, **{"auth.existingSecret": "other"}) != base
+
+
+def test_dashboards_become_one_configmap_each_for_the_grafana_sidecar(render: Render) -> None:
+    configmaps = [
+        m
+        for m in find(render("values-prod.yaml"), "ConfigMap")
+        if m["metadata"]["labels"].get("grafana_dashboard") == "1"
+    ]
+    assert len(configmaps) == len(DASHBOARDS)
+    for cm, path in zip(sorted(configmaps, key=lambda m: next(iter(m["data"]))), DASHBOARDS):
+        assert list(cm["data"]) == [path.name]
+        assert json.loads(cm["data"][path.name]) == json.loads(path.read_text())
+        assert cm["metadata"]["annotations"]["grafana_folder"] == "Task Manager"
+
+
+def test_dashboard_label_and_folder_are_configurable(render: Render) -> None:
+    if not DASHBOARDS:
+        pytest.skip("no dashboards in grafana-dashboards/ yet")
+    manifests = render(
+        set_values={
+            "dashboards.enabled": "true",
+            "dashboards.labelKey": "dash",
+            "dashboards.labelValue": "yes",
+            "dashboards.folder": "Tasks",
+        }
+    )
+    cm = next(m for m in find(manifests, "ConfigMap") if "dash" in m["metadata"]["labels"])
+    assert cm["metadata"]["labels"]["dash"] == "yes"
+    assert cm["metadata"]["annotations"]["grafana_folder"] == "Tasks"
+
+
+def test_a_typo_in_values_fails_the_render(render: Render) -> None:
+    with pytest.raises(RenderError, match="loglevel"):
+        render(set_values={"config.loglevel": "INFO"})
+
+
+def test_dev_runs_collector_and_jaeger_and_prod_points_at_a_backend(render: Render) -> None:
+    dev = render("values-dev.yaml")
+    assert {m["metadata"]["name"] for m in find(dev, "Service")} == {
+        "tm-task-manager",
+        "tm-otel-collector",
+        "tm-jaeger",
+    }
+    prod = render("values-prod.yaml")
+    assert not find(prod, "Service", "tm-jaeger")
+    config = one(prod, "ConfigMap", "tm-otel-collector")["data"]["config.yaml"]
+    assert "endpoint: tempo-distributor.tracing.svc:4317" in config
+
+
+def test_the_package_leaves_out_everything_but_the_chart(tmp_path: Path) -> None:
+    import subprocess
+    import tarfile
+
+    from .conftest import _helm
+
+    subprocess.run(
+        [_helm(), "package", str(REPO_ROOT), "--destination", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    (package,) = tmp_path.glob("task-manager-*.tgz")
+    with tarfile.open(package) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    top = {n.split("/", 1)[0] for n in names}
+    assert top <= {
+        "Chart.yaml",
+        "Chart.lock",
+        "values.yaml",
+        "values.schema.json",
+        "values-dev.yaml",
+        "values-prod.yaml",
+        "README.md",
+        ".helmignore",
+        "templates",
+        "charts",
+        "grafana-dashboards",
+    }, top
+    assert {"Chart.yaml", "values.yaml", "templates", "charts"} <= top
+    assert all(f"grafana-dashboards/{p.name}" in names for p in DASHBOARDS)
+
+
+def test_the_subcharts_are_off_by_default(render: Render) -> None:
+    manifests = render()
+    names = {m["metadata"]["name"] for m in manifests}
+    assert not {n for n in names if n.startswith(("tm-otel-collector", "tm-jaeger"))}
+    assert one(manifests, "ConfigMap", "tm-task-manager")["data"]["OTEL_SDK_DISABLED"] == "true"
