@@ -274,21 +274,29 @@ RELEASE_KINDS = [
 ]
 
 
+CORE_LISTS = {
+    "pods": "list_namespaced_pod",
+    "services": "list_namespaced_service",
+    "configmaps": "list_namespaced_config_map",
+    "secrets": "list_namespaced_secret",
+    "serviceaccounts": "list_namespaced_service_account",
+    "persistentvolumeclaims": "list_namespaced_persistent_volume_claim",
+}
+
+
 def list_objects(
     api: client.ApiClient, namespace: str, group_version: str, plural: str, selector: str = ""
 ) -> list[dict[str, Any]]:
-    """Lists any kind (core, apps, CRDs) in a namespace as plain dicts."""
-    path = (
-        f"/api/{group_version}" if group_version == "v1" else f"/apis/{group_version}"
-    ) + f"/namespaces/{namespace}/{plural}"
+    """Lists any kind (core, apps, CRDs) in a namespace as plain dicts, as the API returns them."""
     try:
-        data = api.call_api(
-            path,
-            "GET",
-            query_params=[("labelSelector", selector)] if selector else [],
-            response_type="object",
-            auth_settings=["BearerToken"],
-            _return_http_data_only=True,
+        if group_version == "v1":
+            listed = getattr(client.CoreV1Api(api), CORE_LISTS[plural])(
+                namespace, label_selector=selector
+            )
+            return list(api.sanitize_for_serialization(listed).get("items", []))
+        group, version = group_version.split("/")
+        data = client.CustomObjectsApi(api).list_namespaced_custom_object(
+            group, version, namespace, plural, label_selector=selector
         )
     except ApiException as e:
         if e.status == 404:  # the kind's API is not served (its CRD is not installed)
@@ -312,9 +320,14 @@ def release_objects(api: client.ApiClient, namespace: str, release: str) -> dict
     return found
 
 
-def wait_until(what: str, predicate: Callable[[], bool], timeout: float = 120) -> None:
+def wait_until(
+    what: str,
+    predicate: Callable[[], bool],
+    timeout: float = 120,
+    detail: Callable[[], object] = str,
+) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+            pytest.fail(f"timed out after {timeout}s waiting for {what}: {detail()}")
         time.sleep(1)

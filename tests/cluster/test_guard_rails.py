@@ -22,8 +22,9 @@ def _assert_rejected(helm: Helm, api: client.ApiClient, namespace: str, result: 
     assert isinstance(result, subprocess.CompletedProcess)
     assert result.returncode != 0, result.stdout
     assert not release_objects(api, namespace, RELEASE)
-    listed = helm.ok("list", "--namespace", namespace, "--all", "--short").stdout.split()
-    assert RELEASE not in listed
+    status = helm.run("status", RELEASE, "--namespace", namespace)
+    assert status.returncode != 0, status.stdout
+    assert "not found" in status.stderr, status.stderr
 
 
 @pytest.mark.parametrize(

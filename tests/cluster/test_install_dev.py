@@ -83,6 +83,9 @@ def test_helm_test_pod_is_created_with_a_restricted_security_context(
         assert c.security_context.allow_privilege_escalation is False
         assert c.security_context.read_only_root_filesystem is True
         assert c.security_context.capabilities.drop == ["ALL"]
+    # Helm keeps a test pod that did not succeed (hook-delete-policy hook-succeeded) for its logs,
+    # and `helm uninstall` does not remove test hooks: clean it up as an operator would.
+    core.delete_namespaced_pod(pod.metadata.name, installed, grace_period_seconds=0)
 
 
 def test_dev_uninstall_leaves_nothing_of_the_release(
@@ -93,4 +96,5 @@ def test_dev_uninstall_leaves_nothing_of_the_release(
     wait_until(
         "the release's objects to be gone",
         lambda: not release_objects(api, installed, RELEASE),
+        detail=lambda: release_objects(api, installed, RELEASE),
     )

@@ -82,6 +82,13 @@ def release(
         result = helm.install(RELEASE, namespace, "values-prod.yaml", extra=WAIT)
     assert result.returncode == 0, result.stderr
     state = Release(namespace=namespace, install_jobs=jobs)
+    # With autoscaling on, the chart leaves spec.replicas to the HPA, whose controller raises the
+    # Deployment to minReplicas (3) even without a metrics server.
+    wait_until(
+        "the HPA to scale the Deployment to 3 available pods",
+        lambda: _app_deployment(api, namespace).status.available_replicas == 3,
+        detail=lambda: _app_deployment(api, namespace).status,
+    )
     state.checksums.append(
         _app_deployment(api, namespace).spec.template.metadata.annotations["checksum/config"]
     )
@@ -95,7 +102,7 @@ def test_prod_install_runs_the_migration_hook_job_first(release: Release) -> Non
     assert "pre-install" in ran[0].annotations["helm.sh/hook"]
 
 
-def test_prod_deployments_are_available_with_three_replicas(
+def test_prod_deployments_are_available_with_three_replicas_from_the_hpa(
     api: client.ApiClient, release: Release
 ) -> None:
     app = _app_deployment(api, release.namespace)
@@ -205,6 +212,7 @@ def test_prod_uninstall_leaves_nothing_of_the_release_hooks_included(
     wait_until(
         "the release's objects to be gone",
         lambda: not release_objects(api, release.namespace, RELEASE),
+        detail=lambda: release_objects(api, release.namespace, RELEASE),
     )
     # Only the user's own Secret stays.
     secrets = client.CoreV1Api(api).list_namespaced_secret(release.namespace).items
