@@ -1,13 +1,16 @@
 # Every target calls a script in ci/, the same scripts .ci/run and the GitHub workflow use.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help run setup tools lint sast audit workflow-lint test-ci test-service chart-check chart-docs test-image test-rules test-e2e dev test-fast test
+.PHONY: help run bench setup tools lint sast audit workflow-lint test-ci test-service chart-check chart-docs test-image test-rules test-e2e dev test-fast test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 run: setup ## start the API on http://127.0.0.1:8080 (SQLite under ./var, a dev token); Ctrl-C stops it
 	ci/run-service.sh
+
+bench: setup ## benchmark the service against a plain Flask dict baseline (wrk); writes bench/results.md
+	ci/bench.sh
 
 setup: ## install the pinned Python toolchain and locked dependencies into .venv
 	ci/setup-python.sh
@@ -68,4 +71,4 @@ cluster-test: setup tools ## tests/cluster: cluster-up, the chart suite on it, c
 # The tiers, in the order `make test` runs them, failing fast.
 test-fast: lint sast audit test-ci test-service ## the checks that need no built tools
 
-test: lint sast audit workflow-lint test-ci test-service chart-check test-image ## everything CI runs
+test: lint sast audit workflow-lint test-ci test-service chart-check test-image test-e2e ## everything CI runs

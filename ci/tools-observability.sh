@@ -3,6 +3,11 @@
 source "$(dirname "$0")/lib.sh"
 command -v go >/dev/null || die "go is required to build the observability tools"
 
+# Several checkouts on one machine share the cache: one build at a time, the others wait and then
+# find the tools built (each step below skips what exists).
+exec 9>"$TOOLS_CACHE/.observability.lock"
+flock 9
+
 # go_build_module NAME VERSION MODULE@VERSION PACKAGE [go build flags...]: builds PACKAGE inside a
 # writable copy of MODULE's own source tree from the module cache, so the module's go.mod (with its
 # replace directives, which `go install pkg@version` refuses) decides the dependency graph.
@@ -15,8 +20,8 @@ go_build_module() {
     local tmp; tmp=$(mktemp -d)
     cp -r "$src/." "$tmp/"
     chmod -R u+w "$tmp"
-    (cd "$tmp" && go build -trimpath "$@" -o "$dir/$name.tmp" "$pkg")
-    mv "$dir/$name.tmp" "$dir/$name"
+    (cd "$tmp" && go build -trimpath "$@" -o "$dir/$name.tmp.$$" "$pkg")
+    mv "$dir/$name.tmp.$$" "$dir/$name"
     rm -rf "$tmp"
   fi
   link_tool "$name" "$dir/$name"
@@ -42,7 +47,8 @@ build_otelcol() {
     local tmp; tmp=$(mktemp -d)
     cp "$manifest" "$tmp/builder-config.yaml"
     (cd "$tmp" && "$TOOLS_BIN/ocb" --config builder-config.yaml)
-    mv "$tmp/build/otelcol-task-manager" "$dir/otelcol"
+    mv "$tmp/build/otelcol-task-manager" "$dir/otelcol.tmp.$$"
+    mv "$dir/otelcol.tmp.$$" "$dir/otelcol"
     rm -rf "$tmp"
   fi
   link_tool otelcol "$dir/otelcol"

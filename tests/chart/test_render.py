@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .conftest import REPO_ROOT, Render, RenderError, find, one
 
@@ -38,8 +39,7 @@ def test_dashboards_become_one_configmap_each_for_the_grafana_sidecar(render: Re
 
 
 def test_dashboard_label_and_folder_are_configurable(render: Render) -> None:
-    if not DASHBOARDS:
-        pytest.skip("no dashboards in grafana-dashboards/ yet")
+    assert DASHBOARDS, "grafana-dashboards/ has no dashboard"
     manifests = render(
         set_values={
             "dashboards.enabled": "true",
@@ -108,3 +108,46 @@ def test_the_subcharts_are_off_by_default(render: Render) -> None:
     names = {m["metadata"]["name"] for m in manifests}
     assert not {n for n in names if n.startswith(("tm-otel-collector", "tm-jaeger"))}
     assert one(manifests, "ConfigMap", "tm-task-manager")["data"]["OTEL_SDK_DISABLED"] == "true"
+
+
+def test_a_typo_in_an_enabled_subchart_values_fails_the_render(render: Render) -> None:
+    with pytest.raises(RenderError, match="exportr"):
+        render(
+            set_values={"otel-collector.enabled": "true", "otel-collector.exportr.endpoint": "x"}
+        )
+
+
+def _versions_env() -> dict[str, str]:
+    pairs = (
+        line.split("=", 1)
+        for line in (REPO_ROOT / "ci" / "versions.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    return {k: v.strip('"') for k, v in pairs}
+
+
+def _chart(path: str) -> dict:
+    return yaml.safe_load((REPO_ROOT / path / "Chart.yaml").read_text())
+
+
+def test_artifacthub_images_are_the_images_the_chart_deploys(render: Render) -> None:
+    announced = {
+        i["image"] for i in yaml.safe_load(_chart(".")["annotations"]["artifacthub.io/images"])
+    }
+    deployed = {
+        c["image"]
+        for m in render("tests/chart/values/everything.yaml")
+        if m["kind"] == "Deployment"
+        for c in m["spec"]["template"]["spec"]["containers"]
+    }
+    assert announced == deployed
+
+
+def test_subchart_images_are_the_versions_the_e2e_tests_build() -> None:
+    versions = _versions_env()
+    assert _chart("charts/otel-collector")["appVersion"] == versions["OTELCOL_VERSION"].lstrip("v")
+    # Jaeger tags each release twice: module v1.N (built by the e2e tools) is image v2.(N-63),
+    # e.g. v1.76.0 / v2.13.0 in its CHANGELOG.
+    major, minor, patch = versions["JAEGER_VERSION"].lstrip("v").split(".")
+    assert major == "1"
+    assert _chart("charts/jaeger")["appVersion"] == f"2.{int(minor) - 63}.{patch}"

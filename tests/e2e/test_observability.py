@@ -46,7 +46,7 @@ def server_spans(trace: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def jaeger_traces(
-    stack: Stack, service: str, want: int, timeout: float = 60
+    stack: Stack, service: str, want: int, timeout: float = 90
 ) -> list[dict[str, Any]]:
     """The service's traces in Jaeger, waiting until at least `want` server spans arrived (the
     app's batch span processor and the collector's batch processor both delay export)."""

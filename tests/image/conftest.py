@@ -16,7 +16,7 @@ import subprocess
 import time
 import tomllib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,13 @@ import requests
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-UID_GID = "10001:10001"
+# The chart's settings these tests mirror, from its default values.
+CHART_VALUES = yaml.safe_load((REPO_ROOT / "values.yaml").read_text())
+UID_GID = "{runAsUser}:{runAsGroup}".format(**CHART_VALUES["securityContext"])
+DRAIN_SECONDS = int(CHART_VALUES["config"]["drainSeconds"])
+# terminationGracePeriodSeconds is preStopSleepSeconds + drainSeconds + 5 and the preStop sleep runs
+# before SIGTERM, so this is what the container has between SIGTERM and SIGKILL.
+GRACE_PERIOD_S = DRAIN_SECONDS + 5
 PRINCIPAL = "image-test"
 START_TIMEOUT_S = 60.0
 
@@ -89,12 +95,15 @@ class Container:
         return time.monotonic() - started
 
 
-def run_container(image: str, **extra_env: str) -> Container:
+def run_container(
+    image: str, data_volume: str | None = None, token: str | None = None, **extra_env: str
+) -> Container:
+    """Start a container; /var/lib/task-manager is a tmpfs unless data_volume names a volume."""
     container = Container(
         name=f"task-manager-image-test-{uuid.uuid4().hex[:12]}",
         port=free_port(),
         metrics_port=free_port(),
-        token=secrets.token_urlsafe(24),
+        token=token or secrets.token_urlsafe(24),
         extra_env=extra_env,
     )
     env = {
@@ -102,9 +111,18 @@ def run_container(image: str, **extra_env: str) -> Container:
         "TASK_MANAGER_PORT": str(container.port),
         "TASK_MANAGER_METRICS_PORT": str(container.metrics_port),
         "TASK_MANAGER_AUTH_TOKENS": f"{PRINCIPAL}:{container.token}",
+        "TASK_MANAGER_DRAIN_SECONDS": str(DRAIN_SECONDS),
         **extra_env,
     }
     env_args = [arg for key, value in env.items() for arg in ("--env", f"{key}={value}")]
+    data_mount = (
+        ["--volume", f"{data_volume}:/var/lib/task-manager"]
+        if data_volume
+        else [
+            "--tmpfs",
+            "/var/lib/task-manager:rw,nosuid,nodev,size=64m,uid=10001,gid=10001,mode=0750",
+        ]
+    )
     docker(
         "run",
         "--detach",
@@ -123,8 +141,7 @@ def run_container(image: str, **extra_env: str) -> Container:
         # The chart's writable mounts: an emptyDir for /tmp and the data volume.
         "--tmpfs",
         "/tmp:rw,nosuid,nodev,size=64m",
-        "--tmpfs",
-        "/var/lib/task-manager:rw,nosuid,nodev,size=64m,uid=10001,gid=10001,mode=0750",
+        *data_mount,
         # Let the image's own HEALTHCHECK run often enough for a test to see it.
         "--health-interval",
         "1s",
@@ -180,6 +197,18 @@ def image_config(image: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
+def chart_user() -> str:
+    """`uid:gid` of the chart's container securityContext."""
+    return UID_GID
+
+
+@pytest.fixture(scope="session")
+def grace_period_s() -> int:
+    """Seconds the chart leaves the container between SIGTERM and SIGKILL."""
+    return GRACE_PERIOD_S
+
+
+@pytest.fixture(scope="session")
 def app_version() -> str:
     """The version the image must carry: the chart's appVersion, else the package version."""
     chart = REPO_ROOT / "Chart.yaml"
@@ -200,9 +229,41 @@ def service(image: str) -> Iterator[Container]:
 
 
 @pytest.fixture
+def data_volume() -> Iterator[str]:
+    """A named Docker volume standing in for the chart's persistent data volume."""
+    name = docker("volume", "create", f"task-manager-image-test-{uuid.uuid4().hex[:12]}").stdout
+    name = name.strip()
+    try:
+        yield name
+    finally:
+        users = docker("ps", "--all", "--quiet", "--filter", f"volume={name}", check=False)
+        for container_id in users.stdout.split():
+            docker("rm", "--force", container_id, check=False)
+        docker("volume", "rm", "--force", name, check=False)
+
+
+@pytest.fixture
+def start_service(image: str) -> Iterator[Callable[..., Container]]:
+    """Starts ready containers on demand (same arguments as run_container); removes them all."""
+    started: list[Container] = []
+
+    def start(**kwargs: Any) -> Container:
+        container = run_container(image, **kwargs)
+        started.append(container)
+        wait_until_ready(container)
+        return container
+
+    try:
+        yield start
+    finally:
+        for container in started:
+            remove(container)
+
+
+@pytest.fixture
 def fresh_service(image: str) -> Iterator[Container]:
     """A ready container of its own, for a test that stops it."""
-    container = run_container(image, TASK_MANAGER_DRAIN_SECONDS="2")
+    container = run_container(image)
     try:
         wait_until_ready(container)
         yield container

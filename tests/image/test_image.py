@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -10,15 +11,13 @@ import requests
 if TYPE_CHECKING:
     from conftest import Container
 
-# The chart's terminationGracePeriodSeconds is longer; the container runs with a 2 s drain.
-GRACE_PERIOD_S = 15
 
-
-def test_image_declares_non_root_user_exec_entrypoint_and_oci_labels(
-    image_config: dict[str, Any], app_version: str
+def test_image_declares_the_charts_non_root_user_exec_entrypoint_and_oci_labels(
+    image_config: dict[str, Any], app_version: str, chart_user: str
 ) -> None:
     config = image_config
     assert config["User"] == "10001:10001"
+    assert config["User"] == chart_user
     assert config["Entrypoint"] == ["task-manager"]
     assert config["Cmd"] == ["serve"]
     labels = config["Labels"]
@@ -111,11 +110,35 @@ def test_image_healthcheck_reports_healthy(service: Container) -> None:
     assert service.state()["health"] == "healthy"
 
 
-def test_sigterm_exits_zero_within_the_grace_period(fresh_service: Container) -> None:
-    elapsed = fresh_service.stop(GRACE_PERIOD_S)
+def test_sigterm_exits_zero_within_the_grace_period(
+    fresh_service: Container, grace_period_s: int
+) -> None:
+    elapsed = fresh_service.stop(grace_period_s)
     state = fresh_service.state()
     logs = fresh_service.logs()
     assert state["status"] == "exited"
     assert state["exit_code"] == "0", logs
-    assert elapsed < GRACE_PERIOD_S, f"took {elapsed:.1f}s: docker had to SIGKILL"
+    assert elapsed < grace_period_s, f"took {elapsed:.1f}s: docker had to SIGKILL"
     assert "Traceback" not in logs
+
+
+def test_tasks_survive_a_restart_on_the_data_volume(
+    start_service: Callable[..., Container], data_volume: str, grace_period_s: int
+) -> None:
+    first = start_service(data_volume=data_volume)
+    created = requests.post(
+        f"{first.base_url}/api/v1/tasks",
+        json={"title": "outlive the pod"},
+        headers=first.auth,
+        timeout=5,
+    )
+    assert created.status_code == 201, created.text
+    assert first.stop(grace_period_s) < grace_period_s
+    assert first.state()["exit_code"] == "0", first.logs()
+
+    second = start_service(data_volume=data_volume, token=first.token)
+    fetched = requests.get(
+        f"{second.base_url}/api/v1/tasks/{created.json()['id']}", headers=second.auth, timeout=5
+    )
+    assert fetched.status_code == 200, fetched.text
+    assert fetched.json()["title"] == "outlive the pod"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from conftest import ALICE_TOKEN, BOB_TOKEN, Client, Service, ServiceFactory
@@ -71,3 +72,30 @@ def test_tokens_never_appear_in_the_logs(api: Service, alice: Client) -> None:
     for secret in (ALICE_TOKEN, BOB_TOKEN, "wrong-token-should-not-be-logged"):
         assert secret not in log
     assert "Authorization" not in log
+
+
+def test_rotated_tokens_file_is_picked_up_without_a_restart(
+    service_factory: ServiceFactory, tmp_path: Path
+) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("carol:carol-token-before\n")
+    service = service_factory(
+        {"TASK_MANAGER_AUTH_TOKENS": "", "TASK_MANAGER_AUTH_TOKENS_FILE": str(tokens)}
+    )
+    assert Client(service.url, "carol-token-before").get("/api/v1/tasks").status_code == 200
+    # Like a Secret update: a new file is swapped in.
+    replacement = tmp_path / "tokens.new"
+    replacement.write_text("carol:carol-token-after\n")
+    replacement.replace(tokens)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if Client(service.url, "carol-token-after").get("/api/v1/tasks").status_code == 200:
+            break
+        time.sleep(0.2)
+    assert Client(service.url, "carol-token-after").get("/api/v1/tasks").status_code == 200
+    assert Client(service.url, "carol-token-before").get("/api/v1/tasks").status_code == 401
+    # A broken file keeps the tokens in force.
+    tokens.write_text("not a token line\n")
+    time.sleep(3)
+    assert Client(service.url, "carol-token-after").get("/api/v1/tasks").status_code == 200
+    assert "keeping the previous tokens" in service.log()

@@ -165,3 +165,21 @@ def test_tracing_is_off_without_an_endpoint(service_factory: ServiceFactory) -> 
     records = [json.loads(line) for line in service.log().splitlines() if line.strip()]
     assert any(r["message"].startswith("tracing off") for r in records)
     assert not [r for r in records if "trace_id" in r]
+
+
+def test_waitress_queue_depth_warnings_are_silenced_but_errors_kept() -> None:
+    import logging
+
+    from task_manager.logging import configure_logging
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        configure_logging("INFO")
+        queue = logging.getLogger("waitress.queue")
+        assert not queue.isEnabledFor(logging.WARNING)  # "Task queue depth is N" per request
+        assert queue.isEnabledFor(logging.ERROR)
+        assert logging.getLogger("task_manager.access").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])

@@ -277,3 +277,25 @@ def test_schema_head_constant_matches_the_migration_scripts() -> None:
     from task_manager.storage.schema import SCHEMA_HEAD
 
     assert head_revision() == SCHEMA_HEAD
+
+
+def test_idempotency_keys_older_than_the_retention_are_purged(repository: TaskRepository) -> None:
+    from task_manager.storage.schema import idempotency_keys
+
+    me = owner()
+    body = {"title": "old"}
+    first = repository.create(
+        me, TaskCreate(**body), idempotency_key="old", body_hash=request_hash(body)
+    )
+    with repository.engine.begin() as connection:
+        connection.execute(
+            idempotency_keys.update()
+            .where(idempotency_keys.c.owner == me)
+            .values(created_at=datetime.now(UTC) - timedelta(days=2))
+        )
+    assert repository.purge_idempotency_keys(datetime.now(UTC) - timedelta(hours=24)) >= 1
+    again = repository.create(
+        me, TaskCreate(**body), idempotency_key="old", body_hash=request_hash(body)
+    )
+    assert not again.replayed
+    assert again.task.id != first.task.id

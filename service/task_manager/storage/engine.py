@@ -9,9 +9,16 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# Page cache per SQLite connection in KiB (SQLite's default is 2000): with one connection per
+# waitress thread the default would dominate the service's memory; the OS page cache still holds
+# the file.
+SQLITE_CACHE_KIB = 512
 # Execution option naming a write transaction: on SQLite it begins with BEGIN IMMEDIATE so that
 # concurrent writers queue on busy_timeout instead of failing on lock upgrade.
 WRITE = "task_manager_write"
+# Execution option for a single-statement read on SQLite: no BEGIN is sent (the statement runs in
+# its own implicit transaction).
+AUTOCOMMIT_READ = "task_manager_autocommit_read"
 
 
 def normalise_url(raw: str) -> URL:
@@ -46,8 +53,9 @@ def _sqlite_engine(url: URL, pool_size: int) -> Engine:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url,
+        # One connection per waitress thread, plus a few for the metrics scrape and probes.
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=4,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
     )
 
@@ -60,11 +68,14 @@ def _sqlite_engine(url: URL, pool_size: int) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        write = connection.get_execution_options().get(WRITE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        options = connection.get_execution_options()
+        if options.get(AUTOCOMMIT_READ, False):
+            return
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE, False) else "BEGIN")
 
     return engine

@@ -6,11 +6,12 @@ import base64
 import binascii
 import hashlib
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
     delete,
     exists,
     func,
@@ -31,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from task_manager.errors import NotFound, PreconditionFailed, ValidationFailed
 from task_manager.models import ListQuery, Sort, Task, TaskCreate, TaskFields, TaskPage
-from task_manager.storage.engine import WRITE
+from task_manager.storage.engine import AUTOCOMMIT_READ, WRITE
 from task_manager.storage.schema import idempotency_keys, task_labels, tasks
 
 Observer = Callable[[str, float], None]
@@ -48,6 +50,17 @@ _TASK_COLUMNS = (
     tasks.c.updated_at,
     tasks.c.version,
 )
+
+
+# Statements built once: SQLAlchemy memoises their cache keys, which keeps the hot path short.
+_GET = select(*_TASK_COLUMNS).where(
+    tasks.c.id == bindparam("task_id"), tasks.c.owner == bindparam("owner")
+)
+
+
+# Idempotency keys are kept this long, then purged (at most every PURGE_INTERVAL, by a create).
+IDEMPOTENCY_RETENTION = timedelta(hours=24)
+PURGE_INTERVAL = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -122,6 +135,11 @@ class TaskRepository:
 
     def __init__(self, engine: Engine, observe: Observer | None = None) -> None:
         self.engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._next_purge = _now()
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.Lock() if self._sqlite else nullcontext()
+        )
         self._observe = observe or (lambda _op, _seconds: None)
 
     @contextmanager
@@ -136,15 +154,22 @@ class TaskRepository:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self.engine.connect() as connection:
+        # SQLite has one writer at a time. Queueing this process's writers on a lock instead of
+        # on SQLite's busy handler (which sleeps in steps of milliseconds) keeps write latency low;
+        # busy_timeout still covers other processes (a `migrate` run).
+        with self._write_lock, self.engine.connect() as connection:
             connection.execution_options(**{WRITE: True})
             with connection.begin():
                 yield connection
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self.engine.connect() as connection, connection.begin():
-            yield connection
+        with self.engine.connect() as connection:
+            if self._sqlite:
+                # One SELECT is atomic on its own: skip BEGIN/COMMIT round trips on SQLite.
+                connection.execution_options(**{AUTOCOMMIT_READ: True})
+            with connection.begin():
+                yield connection
 
     # --- health -------------------------------------------------------------------------------
 
@@ -171,6 +196,9 @@ class TaskRepository:
         idempotency_key: str | None = None,
         body_hash: str | None = None,
     ) -> Created:
+        if idempotency_key is not None and _now() >= self._next_purge:
+            self._next_purge = _now() + PURGE_INTERVAL
+            self.purge_idempotency_keys(_now() - IDEMPOTENCY_RETENTION)
         with self._timed("create"):
             try:
                 return self._create(owner, data, idempotency_key, body_hash)
@@ -182,6 +210,14 @@ class TaskRepository:
                 if replay is None:
                     raise
                 return replay
+
+    def purge_idempotency_keys(self, older_than: datetime) -> int:
+        """Deletes idempotency keys stored before ``older_than``; returns how many."""
+        with self._timed("purge_idempotency_keys"), self._write() as connection:
+            result = connection.execute(
+                delete(idempotency_keys).where(idempotency_keys.c.created_at < older_than)
+            )
+        return int(result.rowcount)
 
     def _replay(self, owner: str, key: str, body_hash: str | None) -> Created | None:
         with self._read() as connection:
@@ -265,9 +301,7 @@ class TaskRepository:
 
     def get(self, owner: str, task_id: uuid.UUID) -> Task:
         with self._timed("get"), self._read() as connection:
-            row = connection.execute(
-                select(*_TASK_COLUMNS).where(tasks.c.id == str(task_id), tasks.c.owner == owner)
-            ).first()
+            row = connection.execute(_GET, {"task_id": str(task_id), "owner": owner}).first()
         if row is None:
             raise NotFound(f"Task {task_id} does not exist.")
         return _row_to_task(row)
