@@ -71,4 +71,4 @@ cluster-test: setup tools ## tests/cluster: cluster-up, the chart suite on it, c
 # The tiers, in the order `make test` runs them, failing fast.
 test-fast: lint sast audit test-ci test-service ## the checks that need no built tools
 
-test: lint sast audit workflow-lint test-ci test-service chart-check test-image test-e2e ## everything CI runs
+test: lint sast audit workflow-lint test-ci test-service chart-check test-image test-e2e cluster-test ## everything CI runs
