@@ -99,10 +99,10 @@ def create_task() -> Response:
     body = _json_body(JSON)
     data: TaskCreate = _validate(TaskCreate, body)
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not 1 <= len(key) <= 255:
+    if key is not None and not (1 <= len(key) <= 255 and key.isascii() and key.isprintable()):
         raise ValidationFailed(
             "The request has invalid fields.",
-            [{"parameter": "Idempotency-Key", "detail": "Must be 1 to 255 characters."}],
+            [{"parameter": "Idempotency-Key", "detail": "Must be 1 to 255 printable ASCII."}],
         )
     repository, metrics = _repo_and_metrics()
     from task_manager.storage.repository import request_hash
