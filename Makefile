@@ -58,7 +58,17 @@ test-e2e: setup tools ## real collector, Jaeger, app and Prometheus from the ren
 dev: setup tools ## the observability stack locally (app on SQLite, collector, Jaeger, Prometheus); Ctrl-C stops it
 	ci/dev.sh
 
+.PHONY: cluster-up cluster-down cluster-test
+cluster-up: setup tools ## start the local control plane built from source (kwok nodes); KUBECONFIG=.cluster/kubeconfig
+	ci/cluster-up.sh
+
+cluster-down: ## stop the local control plane and remove .cluster/
+	ci/cluster-down.sh
+
+cluster-test: setup tools ## tests/cluster: cluster-up, the chart suite on it, cluster-down (always)
+	ci/cluster-test.sh
+
 # The tiers, in the order `make test` runs them, failing fast.
 test-fast: lint sast audit test-ci test-service ## the checks that need no built tools
 
-test: lint sast audit workflow-lint test-ci test-service chart-check test-image test-e2e ## everything CI runs
+test: lint sast audit workflow-lint test-ci test-service chart-check test-image test-e2e cluster-test ## everything CI runs

@@ -102,6 +102,8 @@ def service_env(workdir: Path, sink_port: int) -> tuple[dict[str, str], int]:
         "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
         "OTEL_TRACES_SAMPLER_ARG": "0.1",
     }
+    if "MALLOC_ARENA_MAX" in os.environ:  # to compare glibc arena settings for RSS
+        env["MALLOC_ARENA_MAX"] = os.environ["MALLOC_ARENA_MAX"]
     return env, port
 
 

@@ -6,8 +6,7 @@ The metric names are a contract with the dashboards and alerts (docs/metrics.md)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -98,14 +97,6 @@ class Metrics:
 
     def register_task_counts(self, count_by_status: Callable[[], Mapping[str, int]]) -> None:
         self.registry.register(_TaskStatusCollector(count_by_status))
-
-    @contextmanager
-    def timed_db(self, operation: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.observe_db(operation, time.perf_counter() - start)
 
     def instrument(self, app: Flask) -> None:
         """Flask hooks recording the request histogram and the in-flight gauge."""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 
 class Status(StrEnum):
@@ -29,12 +29,24 @@ class Sort(StrEnum):
     DUE_AT_DESC = "-due_at"
 
 
-Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(max_length=10_000)]
+# No NUL characters: PostgreSQL text cannot store them, and no client means them.
+_NO_NUL = r"^[^\x00]*$"
+Title = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_NO_NUL)]
+Description = Annotated[str, StringConstraints(max_length=10_000, pattern=_NO_NUL)]
 Label = Annotated[
     str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
 ]
 Labels = Annotated[list[Label], Field(max_length=20)]
+
+
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError("the instant is outside the years 1 to 9999 in UTC") from None
+
+
+DueAt = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 _STRICT = ConfigDict(extra="forbid", use_enum_values=False)
 
@@ -48,7 +60,7 @@ class TaskCreate(BaseModel):
     description: Description | None = None
     status: Status = Status.TODO
     priority: Priority = Priority.NORMAL
-    due_at: AwareDatetime | None = Field(default=None, description="RFC 3339 date-time.")
+    due_at: DueAt | None = Field(default=None, description="RFC 3339 date-time.")
     labels: Labels = Field(default_factory=list, description="Up to 20 short labels.")
 
 
@@ -61,7 +73,7 @@ class TaskFields(BaseModel):
     description: Description | None
     status: Status
     priority: Priority
-    due_at: AwareDatetime | None
+    due_at: DueAt | None
     labels: Labels
 
 
@@ -77,7 +89,7 @@ class TaskPatch(BaseModel):
     description: Description | None = None
     status: Status | None = None
     priority: Priority | None = None
-    due_at: AwareDatetime | None = None
+    due_at: DueAt | None = None
     labels: Labels | None = None
 
 

@@ -331,15 +331,16 @@ class Stack:
     # process helpers
     def spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> Proc:
         log = self.dir / f"{name}.log"
-        popen = subprocess.Popen(
-            cmd,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=self.dir,
-            start_new_session=True,
-        )
+        with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+            popen = subprocess.Popen(
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=self.dir,
+                start_new_session=True,
+            )
         proc = Proc(name, popen, log)
         self.procs.append(proc)
         return proc

@@ -132,3 +132,27 @@ def test_problem_responses_are_counted_under_one_route_label_for_unknown_paths(
     metrics = requests.get(api.metrics_url, timeout=5).text
     assert "/random/path" not in metrics
     assert 'route="unmatched"' in metrics
+
+
+def test_nul_characters_are_rejected_with_422_not_stored(alice: Client) -> None:
+    body = assert_problem(alice.post("/api/v1/tasks", json={"title": "a\u0000b"}), 422)
+    assert body["errors"][0]["pointer"] == "/title"  # type: ignore[index]
+    task = alice.create()
+    patch = alice.patch(f"/api/v1/tasks/{task['id']}", json={"description": "x\u0000"})
+    assert_problem(patch, 422)
+
+
+def test_idempotency_key_with_control_characters_is_rejected(alice: Client) -> None:
+    response = alice.post("/api/v1/tasks", json={"title": "t"}, headers={"Idempotency-Key": "a\tb"})
+    assert_problem(response, 422)
+
+
+def test_due_at_that_overflows_utc_is_rejected_with_422(alice: Client) -> None:
+    response = alice.post(
+        "/api/v1/tasks", json={"title": "t", "due_at": "0001-01-01T00:00:00+01:00"}
+    )
+    body = assert_problem(response, 422)
+    assert body["errors"][0]["pointer"] == "/due_at"  # type: ignore[index]
+    extreme = alice.post("/api/v1/tasks", json={"title": "t", "due_at": "9999-12-31T23:59:59Z"})
+    assert extreme.status_code == 201
+    assert alice.get(extreme.headers["Location"]).json()["due_at"] == "9999-12-31T23:59:59Z"

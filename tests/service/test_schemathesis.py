@@ -16,9 +16,12 @@ schema = schemathesis.openapi.from_dict(
 )
 
 
-@pytest.fixture(scope="module")
-def live(sqlite_service: Service) -> Service:
-    return sqlite_service
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def live(request: pytest.FixtureRequest) -> Service:
+    service: Service = request.getfixturevalue(
+        f"{request.param}_service".replace("postgresql", "postgres")
+    )
+    return service
 
 
 @schema.parametrize()

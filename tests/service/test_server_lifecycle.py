@@ -45,10 +45,12 @@ def test_in_flight_request_completes_after_sigterm_while_readyz_turns_503(
     service = service_factory({"TASK_MANAGER_DRAIN_SECONDS": "20"})
     body = json.dumps({"title": "written during drain"}).encode()
     result: dict[str, requests.Response] = {}
+    first_chunk_sent = threading.Event()
 
     def slow_body():  # type: ignore[no-untyped-def]
         yield body[:5]
-        time.sleep(2.0)
+        first_chunk_sent.set()  # runs once requests has written the headers and the first bytes
+        time.sleep(2.5)
         yield body[5:]
 
     def send() -> None:
@@ -64,7 +66,8 @@ def test_in_flight_request_completes_after_sigterm_while_readyz_turns_503(
 
     sender = threading.Thread(target=send)
     sender.start()
-    time.sleep(0.7)
+    assert first_chunk_sent.wait(30)
+    time.sleep(0.5)  # let waitress read them: the request is now in flight
     service.process.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + 10
     readyz = None

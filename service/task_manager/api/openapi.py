@@ -115,7 +115,12 @@ def build_document() -> dict[str, Any]:
                             "required": False,
                             "description": "Replays return the stored response; the same key "
                             "with a different body is rejected with 422.",
-                            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                            "schema": {
+                                "type": "string",
+                                "minLength": 1,
+                                "maxLength": 255,
+                                "pattern": "^[\\x20-\\x7e]+$",
+                            },
                         }
                     ],
                     "requestBody": {

@@ -16,8 +16,11 @@ from task_manager.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from task_manager.metrics import Metrics
 from task_manager.models import ListQuery, Task, TaskCreate, TaskFields
 from task_manager.runtime import runtime
+from task_manager.storage import TaskRepository
+from task_manager.storage.repository import request_hash
 
 blueprint = Blueprint("tasks", __name__, url_prefix="/api/v1")
 
@@ -26,7 +29,7 @@ MERGE_PATCH = "application/merge-patch+json"
 _UPDATE_RETRIES = 5
 
 
-def _repo_and_metrics() -> Any:
+def _repo_and_metrics() -> tuple[TaskRepository, Metrics]:
     state = runtime(current_app)
     return state.repository, state.metrics
 
@@ -99,14 +102,12 @@ def create_task() -> Response:
     body = _json_body(JSON)
     data: TaskCreate = _validate(TaskCreate, body)
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not 1 <= len(key) <= 255:
+    if key is not None and not (1 <= len(key) <= 255 and key.isascii() and key.isprintable()):
         raise ValidationFailed(
             "The request has invalid fields.",
-            [{"parameter": "Idempotency-Key", "detail": "Must be 1 to 255 characters."}],
+            [{"parameter": "Idempotency-Key", "detail": "Must be 1 to 255 printable ASCII."}],
         )
     repository, metrics = _repo_and_metrics()
-    from task_manager.storage.repository import request_hash
-
     created = repository.create(
         current_principal(),
         data,

@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -144,8 +145,6 @@ class TaskRepository:
 
     @contextmanager
     def _timed(self, operation: str) -> Iterator[None]:
-        import time
-
         start = time.perf_counter()
         try:
             yield
