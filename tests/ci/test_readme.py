@@ -119,6 +119,19 @@ def target_is_run(target: str, scripts: list[str], workflows: str, tests: str) -
     return any(re.search(rf"[\"'/]{re.escape(Path(s).name)}[\"']", tests) for s in scripts)
 
 
+def scripts_run_by(targets: set[str], recipes: dict[str, list[str]], root: Path) -> set[str]:
+    """The ci/ scripts that running `targets` runs: their recipes and what those scripts call."""
+    todo = [s for t in targets for s in recipes.get(t, [])]
+    seen: set[str] = set()
+    while todo:
+        script = todo.pop()
+        if script in seen or not (root / script).is_file():
+            continue
+        seen.add(script)
+        todo += re.findall(r"\bci/[\w.-]+\.sh\b", (root / script).read_text())
+    return seen
+
+
 def reachable(graph: dict[str, list[str]], start: str) -> set[str]:
     seen: set[str] = set()
     stack = [start]
@@ -156,6 +169,7 @@ def unexercised(readme: str, root: Path) -> list[str]:
     graph = makefile_graph(makefile)
     scripts = recipe_scripts(makefile)
     run_by_make_test = reachable(graph, "test")
+    scripts_of_make_test = scripts_run_by(run_by_make_test, scripts, root)
     texts = {f: f.read_text(errors="replace") for f in ci_files(root)}
     workflows = "\n".join(t for f, t in texts.items() if ".github" in f.parts)
     tests = "\n".join(t for f, t in texts.items() if "tests" in f.parts)
@@ -169,8 +183,10 @@ def unexercised(readme: str, root: Path) -> list[str]:
                 for target in [w for w in words[1:] if not w.startswith("-") and "=" not in w]:
                     if target not in graph:
                         missing.append(f"{command}: no Makefile target {target!r}")
-                    elif target not in run_by_make_test and not target_is_run(
-                        target, scripts.get(target, []), workflows, tests
+                    elif (
+                        target not in run_by_make_test
+                        and not (set(scripts.get(target, [])) or {""}) <= scripts_of_make_test
+                        and not target_is_run(target, scripts.get(target, []), workflows, tests)
                     ):
                         missing.append(
                             f"{command}: neither `make test` nor a workflow/test runs it"
@@ -231,6 +247,14 @@ def test_checker_accepts_a_test_that_runs_the_targets_script_not_a_mere_mention(
     assert unexercised(readme, mention) != []
     (tmp_path / "tests/t.py").write_text('subprocess.Popen([str(ROOT / "ci" / "run.sh")])\n')
     assert unexercised(readme, mention) == []
+
+
+def test_checker_accepts_a_target_whose_script_a_make_test_script_runs(tmp_path: Path) -> None:
+    readme = fenced("make orphan")
+    root = fake_repo(tmp_path, {"ci/lint.sh": "echo lint\n", "ci/orphan.sh": "echo up\n"})
+    assert unexercised(readme, root) != []
+    (tmp_path / "ci/lint.sh").write_text('"$REPO_ROOT/ci/orphan.sh"\n')
+    assert unexercised(readme, root) == []
 
 
 def test_checker_rejects_unknown_and_unexercised_make_targets(tmp_path: Path) -> None:
