@@ -7,6 +7,7 @@ A second signal stops at once.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -84,6 +85,11 @@ class Server:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        # What exists now (modules, the app, the engine) lives as long as the process: move it out
+        # of the collector's generations so that collections under load do not walk it again and
+        # again (shorter pauses, a better p99).
+        gc.collect()
+        gc.freeze()
         loop = threading.Thread(target=self.wsgi.run, name="waitress", daemon=True)
         loop.start()
         settings = self.state.settings
