@@ -77,10 +77,13 @@ ENV PATH=/opt/task-manager/venv/bin:$PATH \
     TMPDIR=/tmp \
     TASK_MANAGER_DATABASE_URL=sqlite:////var/lib/task-manager/tasks.db
 
-# Last, so a new revision rebuilds only this metadata layer.
+# Last, so a new revision rebuilds only this small layer and the metadata: the source revision
+# goes into the package (task_manager/REVISION, read for task_manager_build_info{revision}) and
+# into the OCI label, from the same build argument.
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG SOURCE=https://github.com/task-manager/task-manager
+RUN python3 -c "import pathlib, sys, task_manager; pathlib.Path(task_manager.__file__).with_name('REVISION').write_text(sys.argv[1] + chr(10))" "${REVISION}"
 LABEL org.opencontainers.image.title="task-manager" \
       org.opencontainers.image.description="Task manager REST API with Prometheus metrics and OpenTelemetry traces" \
       org.opencontainers.image.licenses="Apache-2.0" \

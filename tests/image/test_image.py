@@ -103,6 +103,20 @@ def test_metrics_port_serves_request_histogram(service: Container) -> None:
     assert "# TYPE http_server_request_duration_seconds histogram" in response.text
 
 
+def test_build_info_metric_carries_the_images_source_revision(
+    service: Container, image_config: dict[str, Any]
+) -> None:
+    revision = image_config["Labels"]["org.opencontainers.image.revision"]
+    response = requests.get(service.metrics_url, timeout=5)
+    assert response.status_code == 200
+    build_info = [
+        line for line in response.text.splitlines() if line.startswith("task_manager_build_info{")
+    ]
+    assert len(build_info) == 1, build_info
+    assert f'revision="{revision}"' in build_info[0]
+    assert 'revision="unknown"' not in build_info[0]
+
+
 def test_image_healthcheck_reports_healthy(service: Container) -> None:
     deadline = time.monotonic() + 20
     while service.state()["health"] != "healthy" and time.monotonic() < deadline:
