@@ -93,7 +93,7 @@ class Metrics:
         build.labels(version=version, revision=revision).set(1)
 
     def observe_db(self, operation: str, seconds: float) -> None:
-        self.db_duration.labels(operation=operation).observe(seconds)
+        self.db_duration.labels(operation).observe(seconds)
 
     def register_task_counts(self, count_by_status: Callable[[], Mapping[str, int]]) -> None:
         self.registry.register(_TaskStatusCollector(count_by_status))
@@ -120,9 +120,9 @@ class Metrics:
             status = g.pop("metrics_status", 500)
             rule = request.url_rule
             route = rule.rule if rule is not None else UNMATCHED_ROUTE
-            self.request_duration.labels(
-                route=route, method=request.method, status=str(status)
-            ).observe(time.perf_counter() - start)
+            self.request_duration.labels(route, request.method, str(status)).observe(
+                time.perf_counter() - start
+            )
 
     def serve(self, host: str, port: int) -> Any:
         """Starts the /metrics HTTP server on its own port in a daemon thread."""

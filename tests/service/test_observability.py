@@ -203,6 +203,16 @@ def test_a_caller_that_did_not_sample_gets_no_spans_but_its_trace_id_in_the_acce
             timeout=5,
         )
         assert response.status_code == 201
+    read = "5bf92f3577b34da6a3ce929d0e0e4737"
+    response = requests.get(
+        service.url + "/api/v1/tasks/" + response.json()["id"],
+        headers={
+            "Authorization": f"Bearer {ALICE_TOKEN}",
+            "traceparent": f"00-{read}-b7ad6b7169203331-01",
+        },
+        timeout=5,
+    )
+    assert response.status_code == 200
     assert service.stop() == 0
 
     spans = [
@@ -218,10 +228,14 @@ def test_a_caller_that_did_not_sample_gets_no_spans_but_its_trace_id_in_the_acce
     assert server[0].parent_span_id.hex() == "b7ad6b7169203331"
     statements = [s for s in spans if s.parent_span_id == server[0].span_id]
     assert any(s.name.startswith("INSERT") for s in statements), [s.name for s in spans]
+    get = [s for s in spans if s.trace_id.hex() == read and s.name.startswith("GET ")]
+    assert len(get) == 1
+    reads = [s for s in spans if s.parent_span_id == get[0].span_id]
+    assert [s.name.split()[0] for s in reads] == ["SELECT"], [s.name for s in spans]
     access = [
         json.loads(line) for line in service.log().splitlines() if '"task_manager.access"' in line
     ]
-    assert {record["trace_id"] for record in access} == {unsampled, sampled}
+    assert {record["trace_id"] for record in access} == {unsampled, sampled, read}
 
 
 def test_the_direct_log_line_is_what_python_json_logger_writes() -> None:

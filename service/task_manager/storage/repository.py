@@ -180,6 +180,11 @@ class TaskRepository:
             threading.Lock() if self._sqlite else nullcontext()
         )
         self._observe = observe or (lambda _op, _seconds: None)
+        # One SELECT is atomic on its own: on SQLite, reads skip the BEGIN/COMMIT round trips. The
+        # option is set once on an engine view sharing the pool, not per checkout.
+        self._read_engine = (
+            engine.execution_options(**{AUTOCOMMIT_READ: True}) if self._sqlite else engine
+        )
 
     @contextmanager
     def _timed(self, operation: str) -> Iterator[None]:
@@ -201,12 +206,8 @@ class TaskRepository:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self.engine.connect() as connection:
-            if self._sqlite:
-                # One SELECT is atomic on its own: skip BEGIN/COMMIT round trips on SQLite.
-                connection.execution_options(**{AUTOCOMMIT_READ: True})
-            with connection.begin():
-                yield connection
+        with self._read_engine.connect() as connection, connection.begin():
+            yield connection
 
     # --- health -------------------------------------------------------------------------------
 
