@@ -44,10 +44,11 @@ class _ContextFilter(logging.Filter):
         if span.is_valid:
             record.trace_id = format(span.trace_id, "032x")
             record.span_id = format(span.span_id, "016x")
-        message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
+        if record.name != ACCESS_LOGGER:  # access lines carry only the fields _access sets
+            message = record.getMessage()
+            cleaned = redact(message)
+            if cleaned != message:
+                record.msg, record.args = cleaned, None
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
@@ -58,6 +59,24 @@ class _Formatter(JsonFormatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         return f"{seconds}.{int(record.msecs):03d}Z"
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The same object as JsonFormatter.format, built directly for the common record (no
+        exception, no stack, a string message): one access line per request makes it hot."""
+        if record.exc_info or record.exc_text or record.stack_info or isinstance(record.msg, dict):
+            return super().format(record)
+        record.message = record.getMessage()
+        data: dict[str, Any] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.message,
+        }
+        skip = self._skip_fields
+        for key, value in record.__dict__.items():
+            if key not in skip and not key.startswith("_"):
+                data[key] = value
+        return self.serialize_log_record(data)
 
 
 def configure_logging(level: str) -> None:

@@ -183,3 +183,65 @@ def test_waitress_queue_depth_warnings_are_silenced_but_errors_kept() -> None:
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
+
+
+def test_a_caller_that_did_not_sample_gets_no_spans_but_its_trace_id_in_the_access_log(
+    service_factory: ServiceFactory, collector: _Collector
+) -> None:
+    service = service_factory(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.server_address[1]}"}
+    )
+    unsampled, sampled = "0af7651916cd43dd8448eb211c80319c", "4bf92f3577b34da6a3ce929d0e0e4736"
+    for trace_id, flags in ((unsampled, "00"), (sampled, "01")):
+        response = requests.post(
+            service.url + "/api/v1/tasks",
+            json={"title": f"traced {flags}"},
+            headers={
+                "Authorization": f"Bearer {ALICE_TOKEN}",
+                "traceparent": f"00-{trace_id}-b7ad6b7169203331-{flags}",
+            },
+            timeout=5,
+        )
+        assert response.status_code == 201
+    assert service.stop() == 0
+
+    spans = [
+        span
+        for message in collector.requests
+        for resource_spans in message.resource_spans
+        for scope in resource_spans.scope_spans
+        for span in scope.spans
+    ]
+    assert not [s for s in spans if s.trace_id.hex() == unsampled]
+    server = [s for s in spans if s.trace_id.hex() == sampled and s.name == "POST /api/v1/tasks"]
+    assert len(server) == 1
+    assert server[0].parent_span_id.hex() == "b7ad6b7169203331"
+    statements = [s for s in spans if s.parent_span_id == server[0].span_id]
+    assert any(s.name.startswith("INSERT") for s in statements), [s.name for s in spans]
+    access = [
+        json.loads(line) for line in service.log().splitlines() if '"task_manager.access"' in line
+    ]
+    assert {record["trace_id"] for record in access} == {unsampled, sampled}
+
+
+def test_the_direct_log_line_is_what_python_json_logger_writes() -> None:
+    import logging
+
+    from pythonjsonlogger.json import JsonFormatter
+    from task_manager.logging import configure_logging
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        configure_logging("INFO")
+        formatter = root.handlers[0].formatter
+        assert isinstance(formatter, JsonFormatter)
+        record = logging.getLogger("task_manager.access").makeRecord(
+            "task_manager.access", logging.INFO, __file__, 1, "request %s", ("é",), None,
+            extra={"route": "/api/v1/tasks", "status": 201, "_private": 1, "when": object()},
+        )  # fmt: skip
+        assert formatter.format(record) == JsonFormatter.format(formatter, record)
+        assert json.loads(formatter.format(record))["message"] == "request é"
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])

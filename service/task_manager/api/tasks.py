@@ -62,10 +62,14 @@ def _json_body(*accepted: str) -> Any:
         raise BadRequest("The request body is not valid JSON.") from None
 
 
-def _validate(model: type[Any], data: Any) -> Any:
-    # Strict JSON-mode validation: a timestamp must be an RFC 3339 string, not a number.
+def _validate(model: type[Any], data: Any, raw: bytes | None = None) -> Any:
+    """Strict JSON-mode validation: a timestamp must be an RFC 3339 string, not a number.
+
+    ``raw``, when given, is the request body ``data`` was parsed from: validated as it came,
+    without serialising ``data`` again.
+    """
     try:
-        return model.model_validate_json(json.dumps(data), strict=True)
+        return model.model_validate_json(json.dumps(data) if raw is None else raw, strict=True)
     except ValidationError as exc:
         raise ValidationFailed.from_pydantic(exc) from None
 
@@ -100,7 +104,7 @@ def _expected_version(current: Task) -> int:
 @blueprint.post("/tasks")
 def create_task() -> Response:
     body = _json_body(JSON)
-    data: TaskCreate = _validate(TaskCreate, body)
+    data: TaskCreate = _validate(TaskCreate, body, request.get_data(cache=True))
     key = request.headers.get("Idempotency-Key")
     if key is not None and not (1 <= len(key) <= 255 and key.isascii() and key.isprintable()):
         raise ValidationFailed(

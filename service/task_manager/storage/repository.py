@@ -33,7 +33,16 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from task_manager.errors import NotFound, PreconditionFailed, ValidationFailed
-from task_manager.models import ListQuery, Sort, Task, TaskCreate, TaskFields, TaskPage
+from task_manager.models import (
+    ListQuery,
+    Priority,
+    Sort,
+    Status,
+    Task,
+    TaskCreate,
+    TaskFields,
+    TaskPage,
+)
 from task_manager.storage.engine import AUTOCOMMIT_READ, WRITE
 from task_manager.storage.schema import idempotency_keys, task_labels, tasks
 
@@ -57,6 +66,30 @@ _TASK_COLUMNS = (
 _GET = select(*_TASK_COLUMNS).where(
     tasks.c.id == bindparam("task_id"), tasks.c.owner == bindparam("owner")
 )
+_INSERT_TASK = insert(tasks)
+_INSERT_LABELS = insert(task_labels)
+_DELETE_LABELS = delete(task_labels).where(task_labels.c.task_id == bindparam("task_id"))
+_INSERT_IDEMPOTENCY_KEY = insert(idempotency_keys)
+# Bind names differ from the column names: SQLAlchemy reserves those for its own SET parameters.
+_UPDATE = (
+    update(tasks)
+    .where(
+        tasks.c.id == bindparam("task_id"),
+        tasks.c.owner == bindparam("match_owner"),
+        tasks.c.version == bindparam("expected_version"),
+    )
+    .values(
+        title=bindparam("new_title"),
+        description=bindparam("new_description"),
+        status=bindparam("new_status"),
+        priority=bindparam("new_priority"),
+        due_at=bindparam("new_due_at"),
+        labels=bindparam("new_labels"),
+        updated_at=bindparam("new_updated_at"),
+        version=tasks.c.version + 1,
+    )
+    .returning(*_TASK_COLUMNS)
+)
 
 
 # Idempotency keys are kept this long, then purged (at most every PURGE_INTERVAL, by a create).
@@ -76,21 +109,26 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _utc_required(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
 def _row_to_task(row: Any) -> Task:
-    return Task(
+    # Rows were validated on their way in: construct without validating them again.
+    return Task.model_construct(
         id=uuid.UUID(row.id),
         title=row.title,
         description=row.description,
-        status=row.status,
-        priority=row.priority,
+        status=Status(row.status),
+        priority=Priority(row.priority),
         due_at=_utc(row.due_at),
         labels=json.loads(row.labels),
-        created_at=_utc(row.created_at),
-        updated_at=_utc(row.updated_at),
+        created_at=_utc_required(row.created_at),
+        updated_at=_utc_required(row.updated_at),
         version=row.version,
     )
 
@@ -244,7 +282,7 @@ class TaskRepository:
     ) -> Created:
         now = _now()
         labels = _unique(data.labels)
-        task = Task(
+        task = Task.model_construct(  # from a validated TaskCreate
             id=uuid.uuid4(),
             title=data.title,
             description=data.description,
@@ -263,7 +301,8 @@ class TaskRepository:
                     return replay
             task_id = str(task.id)
             connection.execute(
-                insert(tasks).values(
+                _INSERT_TASK,
+                dict(
                     id=task_id,
                     owner=owner,
                     title=task.title,
@@ -275,19 +314,20 @@ class TaskRepository:
                     created_at=now,
                     updated_at=now,
                     version=1,
-                )
+                ),
             )
             self._insert_labels(connection, task_id, labels)
             if key is not None:
                 connection.execute(
-                    insert(idempotency_keys).values(
+                    _INSERT_IDEMPOTENCY_KEY,
+                    dict(
                         owner=owner,
                         key=key,
                         request_hash=body_hash or "",
                         task_id=task_id,
                         response_body=task.model_dump_json(),
                         created_at=now,
-                    )
+                    ),
                 )
         return Created(task=task, replayed=False)
 
@@ -295,7 +335,7 @@ class TaskRepository:
     def _insert_labels(connection: Connection, task_id: str, labels: list[str]) -> None:
         if labels:
             connection.execute(
-                insert(task_labels), [{"task_id": task_id, "label": label} for label in labels]
+                _INSERT_LABELS, [{"task_id": task_id, "label": label} for label in labels]
             )
 
     def get(self, owner: str, task_id: uuid.UUID) -> Task:
@@ -355,27 +395,23 @@ class TaskRepository:
         labels = _unique(fields.labels)
         with self._timed("update"), self._write() as connection:
             row = connection.execute(
-                update(tasks)
-                .where(
-                    tasks.c.id == str(task_id),
-                    tasks.c.owner == owner,
-                    tasks.c.version == expected_version,
-                )
-                .values(
-                    title=fields.title,
-                    description=fields.description,
-                    status=fields.status.value,
-                    priority=fields.priority.value,
-                    due_at=_utc(fields.due_at),
-                    labels=json.dumps(labels),
-                    updated_at=now,
-                    version=tasks.c.version + 1,
-                )
-                .returning(*_TASK_COLUMNS)
+                _UPDATE,
+                {
+                    "task_id": str(task_id),
+                    "match_owner": owner,
+                    "expected_version": expected_version,
+                    "new_title": fields.title,
+                    "new_description": fields.description,
+                    "new_status": fields.status.value,
+                    "new_priority": fields.priority.value,
+                    "new_due_at": _utc(fields.due_at),
+                    "new_labels": json.dumps(labels),
+                    "new_updated_at": now,
+                },
             ).first()
             if row is None:
                 self._missing_or_stale(connection, owner, task_id)
-            connection.execute(delete(task_labels).where(task_labels.c.task_id == str(task_id)))
+            connection.execute(_DELETE_LABELS, {"task_id": str(task_id)})
             self._insert_labels(connection, str(task_id), labels)
         return _row_to_task(row)
 
