@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+import sys
 import threading
 import time
 from types import FrameType
@@ -22,6 +23,12 @@ from waitress.server import create_server
 from task_manager.runtime import runtime
 
 log = logging.getLogger(__name__)
+
+# How long a thread may hold the GIL while another wants it (CPython's default is 5 ms). Every
+# request releases the GIL several times (each SQLite call, the log write, the socket send) and,
+# with the 8 request threads busy, waited up to the whole interval to get it back: 0.5 ms took
+# GET by id under wrk from about 600 to about 850 req/s with a better p99 (see the README).
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 class Server:
@@ -90,6 +97,7 @@ class Server:
         # again (shorter pauses, a better p99).
         gc.collect()
         gc.freeze()
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         loop = threading.Thread(target=self.wsgi.run, name="waitress", daemon=True)
         loop.start()
         settings = self.state.settings

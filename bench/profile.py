@@ -1,0 +1,118 @@
+"""In-process cost of one request, without waitress or wrk: where the service's time goes.
+
+Builds the app as `task-manager serve` does (SQLite in a temporary directory, auth, metrics, tracing
+at the bench's 10% to a local OTLP sink that drops spans, the access log written to /dev/null) and
+calls the WSGI app directly. Usage:
+
+    python bench/profile.py [get|post|list|patch] [--requests N]        # µs per request
+    uv run --with pyinstrument python bench/profile.py get --pyinstrument  # call tree
+
+The µs figure is the best of three rounds; the machine's other load still shows in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from http.server import ThreadingHTTPServer
+from typing import Any
+
+from bench import TOKEN, _Sink
+
+
+def _environ(method: str, path: str, body: bytes | None) -> tuple[dict[str, Any], bytes]:
+    from werkzeug.test import EnvironBuilder
+
+    builder = EnvironBuilder(
+        path=path,
+        method=method,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        data=body,
+        content_type="application/json" if body else None,
+    )
+    environ = builder.get_environ()
+    return environ, environ["wsgi.input"].read()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "scenario", choices=["get", "post", "list", "patch"], nargs="?", default="get"
+    )
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--pyinstrument", action="store_true", help="print a pyinstrument tree")
+    args = parser.parse_args()
+
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    os.environ.update(
+        {
+            "TASK_MANAGER_DATABASE_URL": f"sqlite:///{tempfile.mkdtemp()}/profile.db",
+            "TASK_MANAGER_AUTH_TOKENS": f"bench:{TOKEN}",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_address[1]}",
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.1",
+        }
+    )
+    from task_manager.app import create_app
+    from task_manager.logging import configure_logging
+    from task_manager.settings import Settings
+
+    stdout, sys.stdout = sys.stdout, open(os.devnull, "w")  # noqa: SIM115 (the access log)
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+
+    def call(environ: dict[str, Any], raw: bytes) -> tuple[str, bytes]:
+        statuses: list[str] = []
+
+        def start_response(status: str, _headers: Any, _exc: Any = None) -> None:
+            statuses.append(status)
+
+        body = b"".join(app({**environ, "wsgi.input": io.BytesIO(raw)}, start_response))
+        return statuses[0], body
+
+    create = _environ("POST", "/api/v1/tasks", b'{"title": "bench task", "labels": ["bench"]}')
+    task_id = json.loads(call(*create)[1])["id"]
+    scenarios: dict[str, tuple[dict[str, Any], bytes]] = {
+        "get": _environ("GET", f"/api/v1/tasks/{task_id}", None),
+        "post": create,
+        "list": _environ("GET", "/api/v1/tasks?limit=20", None),
+        "patch": _environ("PATCH", f"/api/v1/tasks/{task_id}", b'{"priority": "high"}'),
+    }
+    request = scenarios[args.scenario]
+    for _ in range(200):  # warm the statement caches
+        status, body = call(*request)
+        assert status.startswith("20"), (status, body)
+
+    run: Callable[[], None] = lambda: [call(*request) for _ in range(args.requests)]  # noqa: E731
+    if args.pyinstrument:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0001)
+        profiler.start()
+        run()
+        profiler.stop()
+        stdout.write(profiler.output_text(unicode=True, color=False))
+        return 0
+    rounds = []
+    for _ in range(3):
+        start = time.perf_counter()
+        run()
+        rounds.append((time.perf_counter() - start) / args.requests * 1e6)
+    stdout.write(
+        f"{args.scenario}: {min(rounds):.0f} µs per request "
+        f"(rounds: {', '.join(f'{r:.0f}' for r in rounds)})\n"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
