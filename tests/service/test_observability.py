@@ -226,8 +226,18 @@ def test_a_caller_that_did_not_sample_gets_no_spans_but_its_trace_id_in_the_acce
     server = [s for s in spans if s.trace_id.hex() == sampled and s.name == "POST /api/v1/tasks"]
     assert len(server) == 1
     assert server[0].parent_span_id.hex() == "b7ad6b7169203331"
+    assert server[0].kind == server[0].SPAN_KIND_SERVER
+    attributes = {a.key: a.value for a in server[0].attributes}
+    assert attributes["http.route"].string_value == "/api/v1/tasks"
+    assert attributes["http.method"].string_value == "POST"
+    assert attributes["http.status_code"].int_value == 201
     statements = [s for s in spans if s.parent_span_id == server[0].span_id]
     assert any(s.name.startswith("INSERT") for s in statements), [s.name for s in spans]
+    for statement in statements:
+        assert statement.kind == statement.SPAN_KIND_CLIENT
+        tags = {a.key: a.value.string_value for a in statement.attributes}
+        assert tags["db.system"] == "sqlite"
+        assert tags["db.statement"].split()[0] == statement.name.split()[0]
     get = [s for s in spans if s.trace_id.hex() == read and s.name.startswith("GET ")]
     assert len(get) == 1
     reads = [s for s in spans if s.parent_span_id == get[0].span_id]
