@@ -43,12 +43,14 @@ def create_app(settings: Settings) -> Flask:
     repository = storage.TaskRepository(engine, observe=observer.observe_db)
     observer.register_task_counts(repository.count_by_status)
 
+    # Tracing first: its before_request hook opens the server span ahead of the others, so that a
+    # request refused by auth is traced and its access line carries the trace id.
+    tracing = setup_tracing(settings, app, engine, __version__)
     logs.instrument(app)
     observer.instrument(app)
     auth.install(app, settings, tokens)
     errors.register_error_handlers(app)
     api.register(app)
-    tracing = setup_tracing(settings, app, engine, __version__)
     attach(
         app, Runtime(settings=settings, repository=repository, metrics=observer, tracing=tracing)
     )

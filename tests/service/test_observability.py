@@ -132,6 +132,9 @@ def test_traces_are_exported_over_otlp_http_without_probe_spans(
     alice.get(f"/api/v1/tasks/{task['id']}")
     for path in ("/livez", "/readyz"):
         requests.get(service.url + path, timeout=5)
+    requests.get(service.metrics_url, timeout=5)  # the task-count gauge queries the database
+    refused = requests.get(service.url + "/api/v1/tasks", timeout=5)
+    assert refused.status_code == 401
     assert service.stop() == 0  # shutdown flushes the batch processor
 
     spans = []
@@ -148,6 +151,15 @@ def test_traces_are_exported_over_otlp_http_without_probe_spans(
     assert "GET /api/v1/tasks/<uuid:task_id>" in names
     assert not [n for n in names if "livez" in n or "readyz" in n or "metrics" in n]
     assert any(span.parent_span_id for span in spans), "SQLAlchemy spans are children"
+    # SQL outside a request (readiness check, gauge at a scrape) starts no trace of its own.
+    orphans = [s.name for s in spans if s.kind == s.SPAN_KIND_CLIENT and not s.parent_span_id]
+    assert not orphans, orphans
+    # A request refused by auth is traced too.
+    assert any(
+        s.name == "GET /api/v1/tasks"
+        and {a.key: a.value.int_value for a in s.attributes}.get("http.status_code") == 401
+        for s in spans
+    ), names
     assert resources[0]["service.name"] == "task-manager-test"
     assert resources[0]["service.version"] == "0.1.0"
     assert resources[0]["deployment.environment"] == "test"
@@ -231,8 +243,14 @@ def test_a_caller_that_did_not_sample_gets_no_spans_but_its_trace_id_in_the_acce
     assert attributes["http.route"].string_value == "/api/v1/tasks"
     assert attributes["http.method"].string_value == "POST"
     assert attributes["http.status_code"].int_value == 201
-    statements = [s for s in spans if s.parent_span_id == server[0].span_id]
+    children = [s for s in spans if s.parent_span_id == server[0].span_id]
+    # Below the server span: the instrumentation's pool "connect" span and one per statement.
+    assert {s.name for s in children} - {"connect"}, [s.name for s in spans]
+    statements = [s for s in children if s.name != "connect"]
     assert any(s.name.startswith("INSERT") for s in statements), [s.name for s in spans]
+    for statement in children:
+        assert statement.kind == statement.SPAN_KIND_CLIENT
+        assert {a.key: a.value.string_value for a in statement.attributes}["db.system"] == "sqlite"
     for statement in statements:
         assert statement.kind == statement.SPAN_KIND_CLIENT
         tags = {a.key: a.value.string_value for a in statement.attributes}
@@ -240,7 +258,7 @@ def test_a_caller_that_did_not_sample_gets_no_spans_but_its_trace_id_in_the_acce
         assert tags["db.statement"].split()[0] == statement.name.split()[0]
     get = [s for s in spans if s.trace_id.hex() == read and s.name.startswith("GET ")]
     assert len(get) == 1
-    reads = [s for s in spans if s.parent_span_id == get[0].span_id]
+    reads = [s for s in spans if s.parent_span_id == get[0].span_id and s.name != "connect"]
     assert [s.name.split()[0] for s in reads] == ["SELECT"], [s.name for s in spans]
     access = [
         json.loads(line) for line in service.log().splitlines() if '"task_manager.access"' in line
