@@ -73,6 +73,22 @@ def test_patch_with_stale_etag_returns_412_and_leaves_the_task_unchanged(alice: 
     assert alice.get(f"/api/v1/tasks/{task['id']}").json()["title"] == "v2"
 
 
+def test_patch_with_invalid_body_and_stale_etag_returns_422(alice: Client) -> None:
+    task = alice.create()
+    assert alice.patch(f"/api/v1/tasks/{task['id']}", json={"title": "v2"}).status_code == 200
+    response = alice.patch(
+        f"/api/v1/tasks/{task['id']}",
+        json={"title": "v3", "priority": "urgent-ish"},
+        headers={"If-Match": '"1"'},
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert "ETag" not in response.headers
+    current = alice.get(f"/api/v1/tasks/{task['id']}").json()
+    assert current["title"] == "v2"
+    assert current["version"] == 2
+
+
 def test_two_concurrent_patches_with_the_same_if_match_exactly_one_wins(alice: Client) -> None:
     for _round in range(3):
         task = alice.create()

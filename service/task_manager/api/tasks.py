@@ -183,11 +183,14 @@ def patch_task(task_id: uuid.UUID) -> Response:
     principal = current_principal()
     for _attempt in range(_UPDATE_RETRIES):
         current = repository.get(principal, task_id)
-        expected = _expected_version(current)
         writable = current.model_dump(
             mode="json", include=set(TaskFields.model_fields), exclude_none=True
         )
+        # The body is validated before If-Match is compared: an invalid request is 422 whatever
+        # version it names (RFC 9110 evaluates preconditions only for a request that is otherwise
+        # acceptable).
         fields: TaskFields = _validate(TaskFields, _fill_optional(_merge(writable, patch)))
+        expected = _expected_version(current)
         try:
             task = repository.update(principal, task_id, fields, expected)
         except PreconditionFailed:
