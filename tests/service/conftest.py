@@ -78,11 +78,16 @@ class Service:
 ServiceFactory = Callable[..., Service]
 
 
+def base_env() -> dict[str, str]:
+    """What every service process inherits: PATH, HOME and coverage's subprocess settings."""
+    inherited = {k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")}
+    return {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/"), **inherited}
+
+
 def start_service(tmp: Path, env: Mapping[str, str] | None = None, *, wait: bool = True) -> Service:
     port, metrics_port = free_ports(2)
     full_env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", str(tmp)),
+        **base_env(),
         "TASK_MANAGER_HOST": "127.0.0.1",
         "TASK_MANAGER_PORT": str(port),
         "TASK_MANAGER_METRICS_PORT": str(metrics_port),
@@ -136,7 +141,7 @@ def sqlite_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service
 def run_cli(*args: str, env: Mapping[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [TASK_MANAGER, *args],
-        env={"PATH": os.environ.get("PATH", ""), **env},
+        env={**base_env(), **env},
         cwd=cwd,
         capture_output=True,
         text=True,
