@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from support.net import free_ports
 
 from .conftest import Manifest, Render, find, one
 
@@ -31,12 +31,6 @@ SCENARIOS = {
     "everything": ("tests/chart/values/everything.yaml",),
     "minimal": ("tests/chart/values/minimal.yaml",),
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _container(manifests: list[Manifest], kind: str) -> dict:
@@ -95,7 +89,7 @@ def served(render: Render, tmp_path: Path) -> Iterator[tuple[list[Manifest], str
     """The default render's API container (ServiceMonitor on) as a real `task-manager serve`."""
     manifests = render(set_values={"metrics.serviceMonitor.enabled": "true"})
     env = _env(manifests, _container(manifests, "Deployment"), tmp_path)
-    port, metrics_port = _free_port(), _free_port()
+    port, metrics_port = free_ports(2)
     env |= {
         "TASK_MANAGER_HOST": "127.0.0.1",
         "TASK_MANAGER_PORT": str(port),

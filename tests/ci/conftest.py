@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from support.net import free_ports
 
 TASK_MANAGER = str(Path(sys.executable).with_name("task-manager"))
 README_TOKEN = "readme-example-token-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -35,7 +29,7 @@ class RunningService:
 @pytest.fixture
 def readme_service(tmp_path: Path) -> Iterator[RunningService]:
     """`task-manager serve` on free loopback ports with SQLite in tmp_path; always stopped."""
-    port, metrics_port = free_port(), free_port()
+    port, metrics_port = free_ports(2)
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(tmp_path),

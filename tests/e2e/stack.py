@@ -36,6 +36,7 @@ from typing import Any
 
 import requests
 import yaml
+from support.net import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".tools" / "bin"
@@ -59,20 +60,6 @@ def tool(name: str) -> str:
     if not path.exists():
         raise RuntimeError(f"{path} missing: run `make tools`")
     return str(path)
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct free loopback ports (all held open while choosing, so they differ)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 # --- the rendered chart --------------------------------------------------------------------------

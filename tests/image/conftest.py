@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import time
 import tomllib
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from support.net import free_ports
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The chart's settings these tests mirror, from its default values.
@@ -43,12 +43,6 @@ def docker(
     return subprocess.run(
         ["docker", *args], check=check, capture_output=True, text=True, timeout=timeout
     )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -99,10 +93,11 @@ def run_container(
     image: str, data_volume: str | None = None, token: str | None = None, **extra_env: str
 ) -> Container:
     """Start a container; /var/lib/task-manager is a tmpfs unless data_volume names a volume."""
+    port, metrics_port = free_ports(2)
     container = Container(
         name=f"task-manager-image-test-{uuid.uuid4().hex[:12]}",
-        port=free_port(),
-        metrics_port=free_port(),
+        port=port,
+        metrics_port=metrics_port,
         token=token or secrets.token_urlsafe(24),
         extra_env=extra_env,
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from support.net import free_port, free_ports
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TASK_MANAGER = str(Path(sys.executable).with_name("task-manager"))
@@ -28,12 +28,6 @@ START_TIMEOUT = 60.0  # the CI machine is shared and can be very slow to import
 ALICE_TOKEN = "alice-secret-token-1"
 BOB_TOKEN = "bob-secret-token-22"
 TOKENS = f"alice:{ALICE_TOKEN},bob:{BOB_TOKEN}"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -84,11 +78,16 @@ class Service:
 ServiceFactory = Callable[..., Service]
 
 
+def base_env() -> dict[str, str]:
+    """What every service process inherits: PATH, HOME and coverage's subprocess settings."""
+    inherited = {k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")}
+    return {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/"), **inherited}
+
+
 def start_service(tmp: Path, env: Mapping[str, str] | None = None, *, wait: bool = True) -> Service:
-    port, metrics_port = free_port(), free_port()
+    port, metrics_port = free_ports(2)
     full_env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", str(tmp)),
+        **base_env(),
         "TASK_MANAGER_HOST": "127.0.0.1",
         "TASK_MANAGER_PORT": str(port),
         "TASK_MANAGER_METRICS_PORT": str(metrics_port),
@@ -142,7 +141,7 @@ def sqlite_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service
 def run_cli(*args: str, env: Mapping[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [TASK_MANAGER, *args],
-        env={"PATH": os.environ.get("PATH", ""), **env},
+        env={**base_env(), **env},
         cwd=cwd,
         capture_output=True,
         text=True,

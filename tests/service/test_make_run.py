@@ -10,13 +10,14 @@ import time
 from pathlib import Path
 
 import requests
-from conftest import REPO_ROOT, free_port
+from conftest import REPO_ROOT
+from support.net import free_ports
 
 
 def test_run_script_serves_with_the_printed_token_and_stops_cleanly_on_sigint(
     tmp_path: Path,
 ) -> None:
-    port, metrics_port = free_port(), free_port()
+    port, metrics_port = free_ports(2)
     env = {
         **os.environ,
         "RUN_DIR": str(tmp_path),
