@@ -34,27 +34,27 @@ class ProblemError(Exception):
         self.extensions = dict(extensions or {})
 
 
-class BadRequest(ProblemError):  # noqa: N818 (STYLE: domain error names)
+class BadRequest(ProblemError):
     status = 400
 
 
-class Unauthorized(ProblemError):  # noqa: N818 (STYLE: domain error names)
+class Unauthorized(ProblemError):
     status = 401
 
 
-class NotFound(ProblemError):  # noqa: N818 (STYLE: domain error names)
+class NotFound(ProblemError):
     status = 404
 
 
-class PreconditionFailed(ProblemError):  # noqa: N818 (STYLE: domain error names)
+class PreconditionFailed(ProblemError):
     status = 412
 
 
-class UnsupportedMediaType(ProblemError):  # noqa: N818 (STYLE: domain error names)
+class UnsupportedMediaType(ProblemError):
     status = 415
 
 
-class ValidationFailed(ProblemError):  # noqa: N818 (STYLE: domain error names)
+class ValidationFailed(ProblemError):
     """422 with one entry per bad field: ``{"pointer": "/title", "detail": "..."}``."""
 
     status = 422

@@ -16,6 +16,7 @@ import time
 import tomllib
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,15 +213,22 @@ def app_version() -> str:
     return str(tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"])
 
 
-@pytest.fixture(scope="module")
-def service(image: str) -> Iterator[Container]:
-    """One ready container shared by the read-mostly tests of a module."""
-    container = run_container(image)
+@contextmanager
+def ready_container(image: str, **kwargs: Any) -> Iterator[Container]:
+    """A ready container (same arguments as run_container), removed when the block ends."""
+    container = run_container(image, **kwargs)
     try:
         wait_until_ready(container)
         yield container
     finally:
         remove(container)
+
+
+@pytest.fixture(scope="module")
+def service(image: str) -> Iterator[Container]:
+    """One ready container shared by the read-mostly tests of a module."""
+    with ready_container(image) as container:
+        yield container
 
 
 @pytest.fixture
@@ -240,27 +248,16 @@ def data_volume() -> Iterator[str]:
 @pytest.fixture
 def start_service(image: str) -> Iterator[Callable[..., Container]]:
     """Starts ready containers on demand (same arguments as run_container); removes them all."""
-    started: list[Container] = []
+    with ExitStack() as stack:
 
-    def start(**kwargs: Any) -> Container:
-        container = run_container(image, **kwargs)
-        started.append(container)
-        wait_until_ready(container)
-        return container
+        def start(**kwargs: Any) -> Container:
+            return stack.enter_context(ready_container(image, **kwargs))
 
-    try:
         yield start
-    finally:
-        for container in started:
-            remove(container)
 
 
 @pytest.fixture
 def fresh_service(image: str) -> Iterator[Container]:
     """A ready container of its own, for a test that stops it."""
-    container = run_container(image)
-    try:
-        wait_until_ready(container)
+    with ready_container(image) as container:
         yield container
-    finally:
-        remove(container)
