@@ -67,20 +67,27 @@ CASES = [(name, "Deployment") for name in SCENARIOS] + [
 ]
 
 
+def _task_manager(
+    args: list[str], env: dict[str, str], home: Path, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Runs the real `task-manager` CLI with a pod's rendered environment."""
+    return subprocess.run(
+        [TASK_MANAGER, *args],
+        env={"PATH": os.environ["PATH"], "HOME": str(home), **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 @pytest.mark.parametrize(("scenario", "kind"), CASES, ids=[f"{k}-{n}" for n, k in CASES])
 def test_the_service_accepts_every_rendered_configuration(
     render: Render, tmp_path: Path, scenario: str, kind: str
 ) -> None:
     manifests = render(*SCENARIOS[scenario])
     env = _env(manifests, _container(manifests, kind), tmp_path)
-    result = subprocess.run(
-        [TASK_MANAGER, "check-config"],
-        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _task_manager(["check-config"], env, tmp_path, timeout=60)
     assert result.returncode == 0, result.stderr
 
 
@@ -176,13 +183,6 @@ def test_the_migration_job_command_migrates_with_its_rendered_environment(
     env = _env(manifests, job, tmp_path)
     # The one substitution: SQLite in tmp for the PostgreSQL server the Job would reach.
     env["TASK_MANAGER_DATABASE_URL"] = f"sqlite:///{tmp_path}/migrated.db"
-    result = subprocess.run(
-        [TASK_MANAGER, *job["args"]],
-        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = _task_manager(job["args"], env, tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "migrated.db").stat().st_size > 0
