@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 import time
 import uuid
 from typing import Any
@@ -26,6 +27,10 @@ _SECRET_PATTERNS = (
     re.compile(r"(://[^:/@\s]+:)[^@\s]+(?=@)"),
 )
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+# How long a line may wait in the buffer before it reaches stdout, and how much is buffered.
+LOG_FLUSH_INTERVAL_S = 0.1
+_LOG_BUFFER_BYTES = 65536
 
 
 def redact(text: str) -> str:
@@ -79,9 +84,42 @@ class _Formatter(JsonFormatter):
         return self.serialize_log_record(data)
 
 
+class _BufferedStdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """stdout without a write(2) per line.
+
+    Each write releases the GIL, and under load every waitress thread then queues to take it
+    back: one access line per request written at once cost about 70% of a plain Flask app's
+    throughput (bench/). Lines are buffered and written by a background thread every
+    LOG_FLUSH_INTERVAL_S, at once for WARNING and above, and at exit (logging.shutdown).
+    """
+
+    def __init__(self) -> None:
+        stream = open(  # noqa: SIM115 - lives as long as the process
+            sys.stdout.fileno(), "w", buffering=_LOG_BUFFER_BYTES, encoding="utf-8",
+            closefd=False,
+        )  # fmt: skip
+        super().__init__(stream)
+        threading.Thread(target=self._flush_periodically, name="log-flush", daemon=True).start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.stream.write(self.format(record) + self.terminator)
+            if record.levelno >= logging.WARNING:
+                self.stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+    def _flush_periodically(self) -> None:
+        while True:
+            time.sleep(LOG_FLUSH_INTERVAL_S)
+            self.flush()
+
+
 def configure_logging(level: str) -> None:
     """Installs the JSON handler on the root logger; waitress' queue warnings are quieted."""
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _BufferedStdoutHandler()
     handler.addFilter(_ContextFilter())
     handler.setFormatter(
         _Formatter(

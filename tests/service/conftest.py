@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 from support.net import free_port, free_ports
+from task_manager.logging import LOG_FLUSH_INTERVAL_S
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TASK_MANAGER = str(Path(sys.executable).with_name("task-manager"))
@@ -49,6 +50,13 @@ class Service:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def log(self) -> str:
+        """The output so far, once the service's log buffer has been flushed (a running service
+        writes its lines every LOG_FLUSH_INTERVAL_S)."""
+        if self.process.poll() is None:
+            size, deadline = -1, time.monotonic() + 10
+            while time.monotonic() < deadline and self.log_path.stat().st_size != size:
+                size = self.log_path.stat().st_size
+                time.sleep(3 * LOG_FLUSH_INTERVAL_S)
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
