@@ -19,8 +19,13 @@ EXIT_CONFIG = 2
 def _serve(settings: Settings) -> int:
     from task_manager.app import create_app
     from task_manager.server import Server
+    from task_manager.storage.migrate import MigrationError
 
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except MigrationError as exc:
+        print(f"task-manager: {exc}", file=sys.stderr)
+        return 1
     return Server(app).run()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -167,3 +169,19 @@ def test_serve_without_migrate_on_start_is_not_ready_until_migrated(
     )
     assert result.returncode == 0
     service.wait_ready(30)
+
+
+def test_serve_stops_with_one_line_when_the_schema_migration_fails(
+    tmp_path: Path, service_factory: ServiceFactory
+) -> None:
+    database = tmp_path / "unknown-revision.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        connection.execute("INSERT INTO alembic_version VALUES ('not-a-revision')")
+    service = service_factory({"TASK_MANAGER_DATABASE_URL": f"sqlite:///{database}"}, wait=False)
+    assert service.process.wait(60) == 1
+    log = service.log()
+    assert "task-manager: the schema migration failed (child exit code 1); see its log" in log
+    failure = [json.loads(line) for line in log.splitlines() if '"schema migration failed"' in line]
+    assert len(failure) == 1
+    assert "not-a-revision" in failure[0]["exc_info"]
