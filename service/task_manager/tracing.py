@@ -86,6 +86,24 @@ def _sampler(settings: Settings) -> Sampler:
     return _NoRootClientSpans(samplers[settings.otel_traces_sampler])
 
 
+def _trace_engine(engine: Engine, provider: TracerProvider) -> None:
+    """Statement spans from opentelemetry-instrumentation-sqlalchemy's EngineTracer, which is what
+    ``SQLAlchemyInstrumentor().instrument(engine=...)`` attaches. The instrumentor is not called
+    because it also patches create_engine, Engine.connect and create_async_engine process-wide,
+    and importing sqlalchemy.ext.asyncio for that loads the whole ORM: about 8 MB of RSS that
+    this Core-only service never uses."""
+    from opentelemetry.instrumentation.sqlalchemy import __name__ as scope
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+    from opentelemetry.instrumentation.sqlalchemy.version import __version__ as scope_version
+    from opentelemetry.metrics import get_meter
+    from opentelemetry.semconv.metrics import MetricInstruments
+
+    connections = get_meter(scope, scope_version).create_up_down_counter(
+        name=MetricInstruments.DB_CLIENT_CONNECTIONS_USAGE, unit="connections"
+    )
+    EngineTracer(provider.get_tracer(scope, scope_version), engine, connections)  # type: ignore[no-untyped-call]
+
+
 @dataclass
 class Tracing:
     """Handle to flush and stop tracing at shutdown; a no-op when tracing is off."""
@@ -110,7 +128,6 @@ def setup_tracing(settings: Settings, app: Flask, engine: Engine, version: str) 
     # Imported here so that a process without tracing never loads the exporter (start-up time).
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
     attributes: dict[str, str] = _pairs(settings.otel_resource_attributes)
     attributes[SERVICE_NAME] = settings.otel_service_name
@@ -129,9 +146,7 @@ def setup_tracing(settings: Settings, app: Flask, engine: Engine, version: str) 
     FlaskInstrumentor().instrument_app(  # type: ignore[no-untyped-call]
         app, tracer_provider=provider, excluded_urls=EXCLUDED_URLS, enable_commenter=False
     )
-    SQLAlchemyInstrumentor().instrument(
-        engine=engine, tracer_provider=provider, enable_commenter=False
-    )
+    _trace_engine(engine, provider)
     log.info(
         "tracing on",
         extra={"endpoint": endpoint, "sampler": settings.otel_traces_sampler},
