@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
+import random
 import re
 import sys
 import threading
 import time
-import uuid
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
@@ -146,7 +146,10 @@ def instrument(app: Flask) -> None:
     @app.before_request
     def _request_id() -> None:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        # A correlation id, not a secret: uuid4's os.urandom is a syscall that gives up the GIL.
+        g.request_id = (
+            incoming if _REQUEST_ID.match(incoming) else f"{random.getrandbits(128):032x}"  # nosec B311
+        )
         g.access_start = time.perf_counter()
 
     @app.after_request

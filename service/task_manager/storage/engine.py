@@ -11,8 +11,8 @@ from sqlalchemy.engine import URL, make_url
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # Page cache per SQLite connection in KiB (SQLite's default is 2000): with one connection per
 # waitress thread the default would dominate the service's memory; the OS page cache still holds
-# the file.
-SQLITE_CACHE_KIB = 512
+# the file. 64 KiB instead of 512 saved about 3 MB of RSS with no change in throughput (bench/).
+SQLITE_CACHE_KIB = 64
 # Execution option naming a write transaction: on SQLite it begins with BEGIN IMMEDIATE so that
 # concurrent writers queue on busy_timeout instead of failing on lock upgrade.
 WRITE = "task_manager_write"
