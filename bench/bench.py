@@ -1,7 +1,8 @@
 """Benchmark: the service on SQLite (auth, metrics and 10% tracing on) against the dict baseline.
 
 Reports req/s, p50 and p99 from wrk at 32 connections for GET by id, list, POST and PATCH, side by
-side in one run; cold start to /readyz 200; RSS after 10,000 tasks. Usage: ci/bench.sh
+side in one run with the baseline and the floor (the baseline plus the service's per-request
+layers, bench/floor_app.py); cold start to /readyz 200; RSS after 10,000 tasks. Usage: ci/bench.sh
 (installs wrk from Debian's packages). Traffic stays on 127.0.0.1; every phase is bounded in time.
 """
 
@@ -117,16 +118,29 @@ def start_service(workdir: Path, sink_port: int) -> tuple[Target, float]:
     return Target("service", process, url, {"Authorization": f"Bearer {TOKEN}"}), ready
 
 
-def start_baseline() -> Target:
+def start_app(
+    name: str, script: str, env: dict[str, str] | None = None, headers: dict[str, str] | None = None
+) -> Target:
+    """One of the bench's own apps (bench/SCRIPT PORT THREADS)."""
     port = free_port()
     process = subprocess.Popen(
-        [PYTHON, str(ROOT / "bench" / "baseline_app.py"), str(port), str(THREADS)],
+        [PYTHON, str(ROOT / "bench" / script), str(port), str(THREADS)],
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, process)
-    return Target("baseline", process, url, {})
+    return Target(name, process, url, headers or {})
+
+
+def start_baseline() -> Target:
+    return start_app("baseline", "baseline_app.py")
+
+
+def start_floor(workdir: Path, sink_port: int) -> Target:
+    env, _ = service_env(workdir, sink_port)
+    return start_app("floor", "floor_app.py", env, {"Authorization": f"Bearer {TOKEN}"})
 
 
 def seed(target: Target, count: int) -> list[str]:
@@ -227,6 +241,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per scenario")
     parser.add_argument("--tasks", type=int, default=10_000, help="tasks stored before RSS")
+    parser.add_argument("--seed", type=int, default=2000, help="tasks each app holds for wrk")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.md")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -239,10 +254,12 @@ def main() -> int:
     results: dict[str, dict[str, dict[str, float]]] = {}
     service, _ = start_service(workdir, sink_port)
     baseline = start_baseline()
+    floor = start_floor(workdir, sink_port)
+    targets = (baseline, floor, service)
     try:
-        ids = {t.name: seed(t, 2000) for t in (service, baseline)}
+        ids = {t.name: seed(t, args.seed) for t in targets}
         for scenario in SCENARIOS:
-            for target in (baseline, service):
+            for target in targets:
                 results.setdefault(scenario, {})[target.name] = wrk(
                     target, scenario, ids[target.name], args.seconds, workdir
                 )
@@ -253,8 +270,8 @@ def main() -> int:
         rss = service.rss_mb()
         total = _count(service)
     finally:
-        service.stop()
-        baseline.stop()
+        for target in targets:
+            target.stop()
     cold_existing = cold_start(workdir, sink_port, 3)
     fresh = Path(tempfile.mkdtemp(prefix="tm-bench-fresh-"))
     cold_fresh = cold_start(fresh, sink_port, 1)
@@ -295,17 +312,20 @@ def render(
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores "
         f"(load average at the end {load[0]:.1f}), wrk -t2 -c{CONNECTIONS} -d{seconds}s, "
         f"waitress threads={THREADS}; service on SQLite with auth, metrics and tracing "
-        "(parentbased_traceidratio 0.1, OTLP/HTTP to a local sink).",
+        "(parentbased_traceidratio 0.1, OTLP/HTTP to a local sink). Floor: the baseline plus "
+        "the service's own per-request layers (tracing, metrics, access log, auth), no storage "
+        "(bench/floor_app.py).",
         "",
-        "| Scenario | Baseline req/s | Service req/s | Ratio | Baseline p50 / p99 ms | "
-        "Service p50 / p99 ms | Service non-2xx |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| Scenario | Baseline req/s | Floor req/s | Service req/s | Service / baseline | "
+        "Baseline p50 / p99 ms | Floor p50 / p99 ms | Service p50 / p99 ms | Service non-2xx |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for scenario, by in results.items():
-        b, s = by["baseline"], by["service"]
+        b, f, s = by["baseline"], by["floor"], by["service"]
         lines.append(
-            f"| {scenario} | {b['rps']:.0f} | {s['rps']:.0f} | {s['rps'] / b['rps']:.2f}x | "
-            f"{b['p50']:.1f} / {b['p99']:.1f} | {s['p50']:.1f} / {s['p99']:.1f} | "
+            f"| {scenario} | {b['rps']:.0f} | {f['rps']:.0f} ({f['rps'] / b['rps']:.2f}x) | "
+            f"{s['rps']:.0f} | {s['rps'] / b['rps']:.2f}x | {b['p50']:.1f} / {b['p99']:.1f} | "
+            f"{f['p50']:.1f} / {f['p99']:.1f} | {s['p50']:.1f} / {s['p99']:.1f} | "
             f"{s['errors']:.0f} |"
         )
     lines += [

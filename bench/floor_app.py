@@ -1,0 +1,48 @@
+"""The benchmark's floor: the dict baseline plus the service's own per-request layers, no storage.
+
+The baseline app with exactly what the service wraps around every request, taken from the service's
+modules and configured from the same environment: the OpenTelemetry Flask instrumentation (the
+bench samples 10%), the Prometheus request histogram and in-flight gauge, the request id and JSON
+access line, bearer-token auth and the problem+json error handlers. No database, no validation.
+The gap between this and the baseline is what those layers cost; the service cannot beat it.
+
+Usage: python bench/floor_app.py PORT THREADS (with the service's TASK_MANAGER_* and OTEL_* env).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from baseline_app import app
+from sqlalchemy import create_engine
+from task_manager import __version__, auth, errors, metrics
+from task_manager import logging as logs
+from task_manager.settings import Settings
+from task_manager.tracing import setup_tracing
+from waitress import serve
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    logs.configure_logging(settings.log_level)
+    # The SQLAlchemy instrumentation needs an engine; this one is never used.
+    setup_tracing(settings, app, create_engine("sqlite://"), __version__)
+    logs.instrument(app)
+    metrics.Metrics(version=__version__, revision="floor").instrument(app)
+    auth.install(app, settings, auth.TokenStore.from_settings(settings))
+    errors.register_error_handlers(app)
+    # The same waitress settings as the baseline.
+    serve(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        threads=int(sys.argv[2]),
+        ident="floor",
+        channel_timeout=60,
+        connection_limit=1000,
+        clear_untrusted_proxy_headers=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
