@@ -2,9 +2,11 @@
 
 Builds the app as `task-manager serve` does (SQLite in a temporary directory, auth, metrics, tracing
 at the bench's 10% to a local OTLP sink that drops spans, the access log written to /dev/null) and
-calls the WSGI app directly. Usage:
+calls the WSGI app directly. With --layers, the app is the dict baseline with the named layers of
+the service (bench/floor_app.py) instead: what each layer costs on its own. Usage:
 
     python bench/profile.py [get|post|list|patch] [--requests N]        # µs per request
+    python bench/profile.py get --layers none|tracing|"access log"|metrics|auth|all
     uv run --with pyinstrument python bench/profile.py get --pyinstrument  # call tree
 
 The µs figure is the best of three rounds; the machine's other load still shows in it.
@@ -24,7 +26,22 @@ from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from typing import Any
 
+from floor_app import LAYERS
+
 from bench import TOKEN, _Sink
+
+
+def _floor(settings: Any, layers: str) -> Any:
+    from baseline_app import app
+    from floor_app import install_layers
+
+    presets = {"none": [], "all": list(LAYERS)}
+    chosen = presets[layers] if layers in presets else [x.strip() for x in layers.split(",")]
+    unknown = set(chosen) - set(LAYERS)
+    if unknown:
+        raise SystemExit(f"--layers: unknown {sorted(unknown)}; choose from {', '.join(LAYERS)}")
+    install_layers(app, settings, chosen)
+    return app
 
 
 def _environ(method: str, path: str, body: bytes | None) -> tuple[dict[str, Any], bytes]:
@@ -48,6 +65,11 @@ def main() -> int:
     )
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--pyinstrument", action="store_true", help="print a pyinstrument tree")
+    parser.add_argument(
+        "--layers",
+        help="profile the dict baseline with these of the service's layers instead of the service "
+        f"(comma-separated from: {', '.join(LAYERS)}; or none, or all)",
+    )
     args = parser.parse_args()
 
     sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
@@ -68,7 +90,7 @@ def main() -> int:
     stdout, sys.stdout = sys.stdout, open(os.devnull, "w")  # noqa: SIM115 (the access log)
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    app = create_app(settings)
+    app = create_app(settings) if args.layers is None else _floor(settings, args.layers)
 
     def call(environ: dict[str, Any], raw: bytes) -> tuple[str, bytes]:
         statuses: list[str] = []
