@@ -148,6 +148,22 @@ class Settings(BaseSettings):
         validation_alias=_otel("OTEL_RESOURCE_ATTRIBUTES"),
         description="Extra resource attributes, `key=value,...`.",
     )
+    # Lower than the SDK's 5000 ms and 512 spans: spans wait less in memory (about 2 MB less RSS
+    # under load, bench/) and reach the collector sooner.
+    otel_bsp_schedule_delay: int = Field(
+        default=1000,
+        ge=1,
+        le=60_000,
+        validation_alias=_otel("OTEL_BSP_SCHEDULE_DELAY"),
+        description="Milliseconds between span exports (the SDK's default is 5000).",
+    )
+    otel_bsp_max_export_batch_size: int = Field(
+        default=128,
+        ge=1,
+        le=2048,
+        validation_alias=_otel("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
+        description="Most spans per export (the SDK's default is 512; the queue holds 2048).",
+    )
     otel_sdk_disabled: bool = Field(
         default=False,
         validation_alias=_otel("OTEL_SDK_DISABLED"),

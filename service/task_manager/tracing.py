@@ -139,7 +139,11 @@ def setup_tracing(settings: Settings, app: Flask, engine: Engine, version: str) 
         else None
     )
     provider.add_span_processor(
-        BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, headers=headers or None))
+        BatchSpanProcessor(
+            OTLPSpanExporter(endpoint=endpoint, headers=headers or None),
+            schedule_delay_millis=settings.otel_bsp_schedule_delay,
+            max_export_batch_size=settings.otel_bsp_max_export_batch_size,
+        )
     )
     # The maintained instrumentations make the spans. sqlcommenter stays off: it would rewrite
     # every statement (and defeat the statement cache) to carry the trace context to the database.

@@ -69,6 +69,8 @@ def test_settings_ignore_the_process_environment_when_given_a_mapping(
         ("OTEL_TRACES_SAMPLER", "sometimes"),
         ("OTEL_TRACES_SAMPLER_ARG", "2"),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "0"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "many"),
     ],
 )
 def test_invalid_value_raises_config_error_naming_the_variable(variable: str, value: str) -> None:
