@@ -68,9 +68,9 @@ def test_sqlite_writes_begin_immediate_so_concurrent_writers_queue(tmp_path: Pat
     statements: list[str] = []
     from sqlalchemy import event
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def _record(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
-        statements.append(statement)
+    @event.listens_for(engine, "connect")
+    def _record(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.set_trace_callback(statements.append)  # what SQLite itself runs
 
     upgrade(engine)
     repository = TaskRepository(engine)
@@ -108,6 +108,16 @@ def test_update_with_the_current_version_writes_and_increments(repository: TaskR
     assert updated.title == "u"
     assert updated.labels == ["b"]
     assert updated.updated_at >= task.updated_at
+
+
+def test_label_rows_follow_updates_that_name_the_stored_labels(repository: TaskRepository) -> None:
+    me = owner()
+    task = repository.create(me, TaskCreate(title="t", labels=["a"])).task
+    kept = repository.update(me, task.id, fields_of(task, title="u"), 1, stored_labels=["a"])
+    assert [t.id for t in repository.list(me, ListQuery(label="a")).items] == [task.id]
+    repository.update(me, task.id, fields_of(kept, labels=["b"]), 2, stored_labels=["a"])
+    assert repository.list(me, ListQuery(label="a")).items == []
+    assert [t.id for t in repository.list(me, ListQuery(label="b")).items] == [task.id]
 
 
 def test_update_with_a_stale_version_raises_precondition_failed(repository: TaskRepository) -> None:

@@ -192,7 +192,7 @@ def patch_task(task_id: uuid.UUID) -> Response:
         fields: TaskFields = _validate(TaskFields, _fill_optional(_merge(writable, patch)))
         expected = _expected_version(current)
         try:
-            task = repository.update(principal, task_id, fields, expected)
+            task = repository.update(principal, task_id, fields, expected, current.labels)
         except PreconditionFailed:
             if "If-Match" in request.headers:
                 raise

@@ -76,6 +76,10 @@ def _sqlite_engine(url: URL, pool_size: int) -> Engine:
         options = connection.get_execution_options()
         if options.get(AUTOCOMMIT_READ, False):
             return
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE, False) else "BEGIN")
+        # Straight to the driver: no cursor events, so the BEGIN of every transaction is neither
+        # a span of its own nor a trip through the statement hooks.
+        connection.connection.driver_connection.execute(
+            "BEGIN IMMEDIATE" if options.get(WRITE, False) else "BEGIN"
+        )
 
     return engine

@@ -9,7 +9,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -389,9 +389,18 @@ class TaskRepository:
         return after
 
     def update(
-        self, owner: str, task_id: uuid.UUID, fields: TaskFields, expected_version: int
+        self,
+        owner: str,
+        task_id: uuid.UUID,
+        fields: TaskFields,
+        expected_version: int,
+        stored_labels: Sequence[str] | None = None,
     ) -> Task:
-        """Writes ``fields`` if the stored version is still ``expected_version`` (else 412)."""
+        """Writes ``fields`` if the stored version is still ``expected_version`` (else 412).
+
+        ``stored_labels``, when the caller read them at ``expected_version``, spares rewriting
+        the label rows when the labels did not change: the UPDATE only matches that version.
+        """
         now = _now()
         labels = _unique(fields.labels)
         with self._timed("update"), self._write() as connection:
@@ -412,8 +421,9 @@ class TaskRepository:
             ).first()
             if row is None:
                 self._missing_or_stale(connection, owner, task_id)
-            connection.execute(_DELETE_LABELS, {"task_id": str(task_id)})
-            self._insert_labels(connection, str(task_id), labels)
+            if stored_labels is None or labels != list(stored_labels):
+                connection.execute(_DELETE_LABELS, {"task_id": str(task_id)})
+                self._insert_labels(connection, str(task_id), labels)
         return _row_to_task(row)
 
     def delete(self, owner: str, task_id: uuid.UUID, expected_version: int | None) -> None:
