@@ -13,12 +13,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import cache
+from typing import Any, Literal
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Engine,
+    Select,
     and_,
     bindparam,
     delete,
@@ -167,6 +170,47 @@ class _Cursor:
                 "The request has invalid fields.",
                 [{"parameter": "cursor", "detail": "Not a cursor returned for this sort order."}],
             ) from None
+
+
+# Where a page starts: the first page, inside the trailing block of tasks without a due date, or
+# after a sort value.
+_After = Literal["null", "value"] | None
+
+
+@cache
+def _list_statement(
+    sort: Sort, *, status: bool, priority: bool, label: bool, after: _After
+) -> Select[Any]:
+    """The list SELECT of one query shape, values as bind parameters: built once per shape, so
+    SQLAlchemy's cache key is memoised as for the other statements."""
+    due = sort in (Sort.DUE_AT, Sort.DUE_AT_DESC)
+    column = tasks.c.due_at if due else tasks.c.created_at
+    descending = sort in (Sort.CREATED_AT_DESC, Sort.DUE_AT_DESC)
+    conditions: list[ColumnElement[bool]] = [tasks.c.owner == bindparam("owner")]
+    if status:
+        conditions.append(tasks.c.status == bindparam("status"))
+    if priority:
+        conditions.append(tasks.c.priority == bindparam("priority"))
+    if label:
+        conditions.append(
+            exists().where(
+                task_labels.c.task_id == tasks.c.id, task_labels.c.label == bindparam("label")
+            )
+        )
+    after_id = tasks.c.id > bindparam("after_id")
+    if after == "null":
+        conditions.append(and_(column.is_(None), after_id))
+    elif after == "value":
+        value: BindParameter[datetime] = bindparam("after_value")
+        beyond = column < value if descending else column > value
+        past = or_(beyond, and_(column == value, after_id))
+        conditions.append(or_(and_(column.is_not(None), past), column.is_(None)) if due else past)
+    order = [column.desc() if descending else column.asc(), tasks.c.id.asc()]
+    if due:  # tasks without a due date come last in both directions
+        order.insert(0, tasks.c.due_at.is_(None).asc())
+    return (
+        select(*_TASK_COLUMNS).where(and_(*conditions)).order_by(*order).limit(bindparam("limit"))
+    )
 
 
 class TaskRepository:
@@ -347,46 +391,33 @@ class TaskRepository:
         return _row_to_task(row)
 
     def list(self, owner: str, query: ListQuery) -> TaskPage:
-        conditions: list[ColumnElement[bool]] = [tasks.c.owner == owner]
+        params: dict[str, Any] = {"owner": owner, "limit": query.limit + 1}
         if query.status is not None:
-            conditions.append(tasks.c.status == query.status.value)
+            params["status"] = query.status.value
         if query.priority is not None:
-            conditions.append(tasks.c.priority == query.priority.value)
+            params["priority"] = query.priority.value
         if query.label is not None:
-            conditions.append(
-                exists().where(
-                    task_labels.c.task_id == tasks.c.id, task_labels.c.label == query.label
-                )
-            )
-        due = query.sort in (Sort.DUE_AT, Sort.DUE_AT_DESC)
-        column = tasks.c.due_at if due else tasks.c.created_at
-        descending = query.sort in (Sort.CREATED_AT_DESC, Sort.DUE_AT_DESC)
+            params["label"] = query.label
+        after: _After = None
         if query.cursor is not None:
-            conditions.append(self._after(query.sort, query.cursor, column, descending))
-        order = [column.desc() if descending else column.asc(), tasks.c.id.asc()]
-        if due:  # tasks without a due date come last in both directions
-            order.insert(0, tasks.c.due_at.is_(None).asc())
-        statement = (
-            select(*_TASK_COLUMNS).where(and_(*conditions)).order_by(*order).limit(query.limit + 1)
+            is_null, value, params["after_id"] = _Cursor.decode(query.sort, query.cursor)
+            after = "null" if is_null else "value"
+            if value is not None:
+                params["after_value"] = value
+        statement = _list_statement(
+            query.sort,
+            status=query.status is not None,
+            priority=query.priority is not None,
+            label=query.label is not None,
+            after=after,
         )
         with self._timed("list"), self._read() as connection:
-            rows = connection.execute(statement).all()
+            rows = connection.execute(statement, params).all()
         items = [_row_to_task(row) for row in rows[: query.limit]]
         next_cursor = (
             _Cursor.encode(query.sort, items[-1]) if len(rows) > query.limit and items else None
         )
         return TaskPage(items=items, next_cursor=next_cursor)
-
-    @staticmethod
-    def _after(sort: Sort, cursor: str, column: Any, descending: bool) -> ColumnElement[bool]:
-        is_null, value, last_id = _Cursor.decode(sort, cursor)
-        if is_null:  # inside the trailing block of tasks without due_at, ordered by id
-            return and_(column.is_(None), tasks.c.id > last_id)
-        beyond = column < value if descending else column > value
-        after = or_(beyond, and_(column == value, tasks.c.id > last_id))
-        if sort in (Sort.DUE_AT, Sort.DUE_AT_DESC):
-            return or_(and_(column.is_not(None), after), column.is_(None))
-        return after
 
     def update(
         self,
