@@ -80,15 +80,20 @@ def readyz() -> Response:
     return jsonify({"status": "ok"})
 
 
-if __name__ == "__main__":
-    # The same waitress settings as task_manager.server.
+def serve_from_argv(wsgi_app: Flask, ident: str) -> None:
+    """Serves on 127.0.0.1:ARGV[1] with ARGV[2] threads and the waitress settings of
+    task_manager.server."""
     serve(
-        app,
+        wsgi_app,
         host="127.0.0.1",
         port=int(sys.argv[1]),
         threads=int(sys.argv[2]),
-        ident="baseline",
+        ident=ident,
         channel_timeout=60,
         connection_limit=1000,
         clear_untrusted_proxy_headers=True,
     )
+
+
+if __name__ == "__main__":
+    serve_from_argv(app, "baseline")

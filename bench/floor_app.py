@@ -12,7 +12,6 @@ Usage: python bench/floor_app.py PORT THREADS (with the service's TASK_MANAGER_*
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 
 from flask import Flask
@@ -42,23 +41,12 @@ def install_layers(app: Flask, settings: Settings, layers: Iterable[str] = LAYER
 
 
 def main() -> None:
-    from baseline_app import app
+    from baseline_app import app, serve_from_argv
     from task_manager.server import tune_interpreter
-    from waitress import serve
 
     install_layers(app, Settings.from_env())
     tune_interpreter()  # as the service's server does
-    # The same waitress settings as the baseline.
-    serve(
-        app,
-        host="127.0.0.1",
-        port=int(sys.argv[1]),
-        threads=int(sys.argv[2]),
-        ident="floor",
-        channel_timeout=60,
-        connection_limit=1000,
-        clear_untrusted_proxy_headers=True,
-    )
+    serve_from_argv(app, "floor")
 
 
 if __name__ == "__main__":

@@ -90,15 +90,30 @@ class MigrationError(RuntimeError):
         super().__init__(f"the schema migration failed (child exit code {exit_code}); see its log")
 
 
+def _fork_between_log_writes() -> int:
+    """os.fork() holding every root log handler's lock, after a flush: no thread (the periodic
+    log flush) is inside a write at the fork, and the child has no buffered lines to write again.
+    The logging module resets the child's copies of the locks."""
+    handlers = logging.getLogger().handlers
+    for handler in handlers:
+        handler.acquire()
+        handler.flush()
+    parent = os.getpid()
+    try:
+        return os.fork()
+    finally:
+        if os.getpid() == parent:
+            for handler in handlers:
+                handler.release()
+
+
 def upgrade_in_child(engine: Engine) -> str:
     """upgrade() run in a forked child when the schema is behind, so that a serving process never
     holds Alembic and the migration scripts (about 10 MB of RSS for the life of the process)."""
     if current_revision(engine) == SCHEMA_HEAD:
         return SCHEMA_HEAD
     engine.dispose()  # no pooled connection is shared with the child
-    for handler in logging.getLogger().handlers:
-        handler.flush()  # or the child would write the buffered lines a second time
-    pid = os.fork()
+    pid = _fork_between_log_writes()
     if pid == 0:  # pragma: no cover - the child ends in os._exit, which coverage cannot follow
         code = 1
         try:
