@@ -2,6 +2,11 @@
 # Builds the pinned chart tools (helm 4, helm 3 as helm3, helm-unittest, kubeconform, helm-docs).
 source "$(dirname "$0")/lib.sh"
 
+# Several checkouts on one machine share the cache: one build at a time (the schema generation
+# below writes into a shared directory), the others wait and then find the tools built.
+exec 9>"$TOOLS_CACHE/.chart.lock"
+flock 9
+
 # helm reports its own version and, for helm 3, the default Kubernetes version of `helm template`
 # and `helm lint` (Capabilities.KubeVersion) only through ldflags, as its Makefile sets them: the
 # minor of the k8s.io/client-go it is built with. Helm 4 reads that from its build info itself.

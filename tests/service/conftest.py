@@ -6,11 +6,9 @@ Every server is started as a subprocess exactly as the image runs it and is alwa
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -19,7 +17,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from support.net import free_port, free_ports
+from support.net import free_ports
+from support.postgres import Postgres, running_postgres
 from task_manager.logging import LOG_FLUSH_INTERVAL_S
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -161,72 +160,10 @@ def run_cli(*args: str, env: Mapping[str, str], cwd: Path) -> subprocess.Complet
 # --- PostgreSQL ------------------------------------------------------------------------------
 
 
-def _pg_bindir() -> Path:
-    configured = os.environ.get("TASK_MANAGER_TEST_PG_BINDIR")
-    candidates = [Path(configured)] if configured else []
-    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-    for candidate in candidates:
-        if (candidate / "initdb").exists():
-            return candidate
-    raise RuntimeError("PostgreSQL is not installed: run ci/postgres.sh (make test-service does)")
-
-
-@dataclass
-class Postgres:
-    """A throwaway PostgreSQL cluster on a free loopback port."""
-
-    port: int
-    user: str = "task_manager"
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
-
-    def create_database(self) -> str:
-        import psycopg
-
-        name = "t_" + uuid.uuid4().hex[:12]
-        with psycopg.connect(
-            f"host=127.0.0.1 port={self.port} user={self.user} dbname=postgres", autocommit=True
-        ) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
-        return self.url(name)
-
-
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
-    """initdb + pg_ctl in a temp dir, as the `postgres` user when running as root."""
-    bindir = _pg_bindir()
-    base = Path(tempfile.mkdtemp(prefix="tm-pg-"))
-    data, sockets = base / "data", base / "run"
-    sockets.mkdir()
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # postgres refuses to run as root
-        shutil.chown(base, "postgres")
-        shutil.chown(sockets, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    port = free_port()
-    user = "task_manager"
-
-    def pg(*args: str) -> None:
-        subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=180)
-
-    pg(str(bindir / "initdb"), "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8")
-    options = (
-        f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-    )
-    pg(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w",
-       "-t", "120", "start")  # fmt: skip
-    try:
-        yield Postgres(port=port, user=user)
-    finally:
-        subprocess.run(
-            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            check=False,
-            capture_output=True,
-            timeout=60,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

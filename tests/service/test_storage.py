@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import Postgres
 from sqlalchemy import select, text
+from support.postgres import Postgres
 from task_manager.errors import NotFound, PreconditionFailed, ValidationFailed
 from task_manager.models import ListQuery, Sort, TaskCreate, TaskFields
 from task_manager.storage import TaskRepository, build_engine
