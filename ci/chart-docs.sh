@@ -5,7 +5,7 @@ cd "$REPO_ROOT"
 command -v helm-docs >/dev/null || die "helm-docs missing: run make tools"
 
 start='<!-- values-table:start -->' end='<!-- values-table:end -->'
-grep -qxF "$start" README.md && grep -qxF "$end" README.md || die "README.md lacks the $start / $end markers"
+if ! grep -qxF "$start" README.md || ! grep -qxF "$end" README.md; then die "README.md lacks the $start / $end markers"; fi
 
 # Dry run prints the table instead of writing a README per chart.
 table=$(helm-docs --dry-run --skip-version-footer --log-level warning --chart-search-root . \
