@@ -58,14 +58,20 @@ test-e2e: setup tools ## real collector, Jaeger, app and Prometheus from the ren
 dev: setup tools ## the observability stack locally (app on SQLite, collector, Jaeger, Prometheus); Ctrl-C stops it
 	ci/dev.sh
 
-.PHONY: cluster-up cluster-down cluster-test
-cluster-up: setup tools ## start the local control plane built from source (kwok nodes); KUBECONFIG=.cluster/kubeconfig
-	ci/cluster-up.sh
+.PHONY: up down cluster-up cluster-down cluster-test
+up: setup tools ## the chart on a real local node: cluster, images, values-dev.yaml install, helm test; prints how to reach it
+	ci/up.sh
 
-cluster-down: ## stop the local control plane and remove .cluster/
+down: ## stop the local cluster and undo everything it changed on this machine
 	ci/cluster-down.sh
 
-cluster-test: setup tools ## tests/cluster: cluster-up, the chart suite on it, cluster-down (always)
+cluster-up: setup tools ## start the local cluster (control plane and a real node) without installing anything; KUBECONFIG=.cluster/kubeconfig
+	ci/cluster-up.sh
+
+cluster-down: ## the same as make down
+	ci/cluster-down.sh
+
+cluster-test: setup tools ## tests/cluster: cluster-up, images, the chart suite on real pods, down (always), host checked
 	ci/cluster-test.sh
 
 # The tiers, in the order `make test` runs them, failing fast.

@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# Stops the local control plane started by ci/cluster-up.sh and removes its state (.cluster/).
+# Stops the local cluster started by ci/cluster-up.sh: the node first (ci/node-down.sh), then the control plane, and removes .cluster/.
 source "$(dirname "$0")/lib.sh"
+source "$REPO_ROOT/ci/cluster-lib.sh"
 
 STATE="$REPO_ROOT/.cluster"
-[[ -d "$STATE" ]] || { log "no local cluster"; exit 0; }
+# The node is machine-wide: clean it up when it belongs to this checkout, or when whatever it
+# belonged to is gone (a killed run); leave another checkout's running node alone.
+# Whatever happens there, the control plane is stopped too; the exit status tells.
+owner=$(cat "$NODE_RUN/owner" 2>/dev/null || true)
+node_rc=0
+if [[ -z "$owner" || "$owner" == "$STATE" ]] || ! running "$owner/pids" kube-apiserver; then
+  KUBECONFIG="$STATE/kubeconfig" "$REPO_ROOT/ci/node-down.sh" || node_rc=$?
+fi
 
-# Stop in reverse start order; only a pid whose command line is still that program is signalled.
-for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
-  pid=$(cat "$STATE/pids/$name.pid" 2>/dev/null) || continue
-  if ! { [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$name"; }; then
-    continue
-  fi
-  log "stopping $name ($pid)"
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do [[ -d /proc/$pid ]] || break; sleep 0.2; done
-  if [[ -d /proc/$pid ]]; then kill -9 "$pid" 2>/dev/null || true; fi
+[[ -d "$STATE" ]] || { log "no local control plane"; exit "$node_rc"; }
+# Reverse start order; only a pid whose command line is still that program is signalled.
+for name in kube-scheduler kube-controller-manager kube-apiserver etcd; do
+  stop_process "$STATE/pids" "$name"
 done
 rm -rf "$STATE"
 log "local cluster stopped and .cluster removed"
+((node_rc == 0)) || die "the node's clean-up failed (exit $node_rc); see above"

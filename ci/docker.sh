@@ -13,13 +13,15 @@ apt_install docker.io
 command -v dockerd >/dev/null || die "dockerd not found after installing docker.io"
 
 # Containers here use host networking only (no registry, traffic stays on loopback), so the daemon
-# gets no bridge and never touches the host's iptables.
+# gets no bridge, never touches the host's iptables and leaves IP forwarding as it is. It runs with
+# the system PATH: .tools/bin holds the node's containerd 2.x, which is not the one Docker expects.
 mkdir -p "$(dirname "$DOCKERD_LOG")"
 # A daemon killed without cleanup (a machine handed back, a CI run's end) leaves its pid file; if no
 # dockerd runs, it is stale, and a reused PID in it would stop the new daemon from starting.
 pgrep -x dockerd >/dev/null || rm -f /var/run/docker.pid
 log "starting dockerd (log: $DOCKERD_LOG)"
-setsid nohup dockerd --iptables=false --ip6tables=false --bridge=none \
+setsid nohup env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  dockerd --iptables=false --ip6tables=false --ip-forward=false --bridge=none \
   >>"$DOCKERD_LOG" 2>&1 </dev/null &
 
 for _ in $(seq 1 60); do

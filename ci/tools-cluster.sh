@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the local control plane (kube-apiserver, controller-manager, scheduler, kubectl, etcd) and kwok.
+# Builds the local control plane (kube-apiserver, controller-manager, scheduler, kubectl, etcd), the node's kubelet and kube-proxy.
 source "$(dirname "$0")/lib.sh"
 
 # The wrapper module ci/k8s pins k8s.io/kubernetes and replaces each staging module with its
@@ -10,12 +10,16 @@ grep -qE "^\s+k8s.io/kubernetes v${KUBERNETES_VERSION}( |\$)" "$mod" \
 grep -qE "go.etcd.io/etcd/server/v3 v${ETCD_VERSION}( |\$)" "$mod" \
   || die "ci/k8s/go.mod does not require go.etcd.io/etcd/server/v3 v${ETCD_VERSION} (ci/versions.env)"
 
-bins=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd)
+# Several checkouts on one machine share the cache: one build at a time, the others wait for it.
+exec 9>"$TOOLS_CACHE/.cluster.lock"
+flock 9
+
+bins=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy etcd)
 dir=$(cached_tool kubernetes "${KUBERNETES_VERSION}-etcd-${ETCD_VERSION}")
-missing=0
-for b in "${bins[@]}"; do [[ -x "$dir/$b" ]] || missing=1; done
-if ((missing)); then
-  log "building Kubernetes v${KUBERNETES_VERSION} control plane and etcd v${ETCD_VERSION} (long on 2 cores)"
+incomplete=0
+for b in "${bins[@]}"; do [[ -x "$dir/$b" ]] || incomplete=1; done
+if ((incomplete)); then
+  log "building Kubernetes v${KUBERNETES_VERSION} control plane, kubelet, kube-proxy and etcd v${ETCD_VERSION} (long on 2 cores)"
   minor=${KUBERNETES_VERSION#*.}; minor=${minor%%.*}
   # The module proxy carries no git metadata; the build date is the release's own publish time
   # (from the proxy's .info) so that rebuilding gives the same binaries.
@@ -30,10 +34,10 @@ if ((missing)); then
   tmp=$(mktemp -d "$dir/.build.XXXXXX")
   (cd "$REPO_ROOT/ci/k8s" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$tmp/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl ./cmd/etcd)
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet \
+    k8s.io/kubernetes/cmd/kube-proxy ./cmd/etcd)
   for b in "${bins[@]}"; do mv "$tmp/$b" "$dir/$b"; done
   rmdir "$tmp"
 fi
 for b in "${bins[@]}"; do link_tool "$b" "$dir/$b"; done
 
-go_install kwok "$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@v${KWOK_VERSION}"

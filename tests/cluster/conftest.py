@@ -1,21 +1,24 @@
-"""Fixtures of the cluster tier: the chart installed by the real helm into a real control plane.
+"""Fixtures of the cluster tier: the chart installed by the real helm into a cluster whose pods run.
 
-By default the suite uses the local control plane of ci/cluster-up.sh (kube-apiserver, etcd,
-controller-manager and scheduler built from source, kwok playing the kubelet); it starts one when
-none is running and stops it again afterwards. With USE_EXISTING_CLUSTER=1 (the kind job of the
-GitHub workflow) it uses the cluster of the current kube context instead and leaves it running.
+By default the suite uses the local cluster of ci/cluster-up.sh: a control plane built from source
+(etcd, kube-apiserver, controller-manager, scheduler) and one real node (kubelet, containerd, runc,
+kube-proxy, CoreDNS) whose images were imported by ci/node-images.sh; it starts one when none is
+running and stops it again afterwards. With USE_EXISTING_CLUSTER=1 (the kind job of the GitHub
+workflow) it uses the cluster of the current kube context instead and leaves it running.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,13 +36,14 @@ WAIT = ("--wait", "--wait-for-jobs", "--timeout", HELM_TIMEOUT)
 RESTRICTED = {
     f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn", "audit")
 }
+API_LABELS = "app.kubernetes.io/name=task-manager,app.kubernetes.io/component=api"
 
 
 @dataclass(frozen=True)
 class Cluster:
     kubeconfig: str
-    # True when kwok plays the kubelet: pods are scheduled and marked Ready, no container runs.
-    simulated: bool
+    # True for the local cluster of ci/cluster-up.sh (its node's bridge is reachable from here).
+    local: bool
 
 
 def _bin(name: str) -> str:
@@ -68,24 +72,80 @@ def _local_cluster_healthy() -> bool:
 def cluster() -> Iterator[Cluster]:
     if os.environ.get("USE_EXISTING_CLUSTER") == "1":
         kubeconfig = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
-        yield Cluster(kubeconfig=kubeconfig, simulated=_has_kwok_nodes(kubeconfig))
+        yield Cluster(kubeconfig=kubeconfig, local=False)
         return
     started = not _local_cluster_healthy()
     if started:
-        subprocess.run([str(REPO_ROOT / "ci" / "cluster-up.sh")], check=True, timeout=600)
+        subprocess.run([str(REPO_ROOT / "ci" / "cluster-up.sh")], check=True, timeout=900)
+        subprocess.run([str(REPO_ROOT / "ci" / "node-images.sh")], check=True, timeout=1800)
     try:
-        yield Cluster(kubeconfig=str(LOCAL_KUBECONFIG), simulated=True)
+        yield Cluster(kubeconfig=str(LOCAL_KUBECONFIG), local=True)
     finally:
         if started:
             subprocess.run([str(REPO_ROOT / "ci" / "cluster-down.sh")], check=False, timeout=300)
 
 
-def _has_kwok_nodes(kubeconfig: str) -> bool:
-    api = client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
-    nodes = api.list_node().items
-    return bool(nodes) and all(
-        (n.metadata.annotations or {}).get("kwok.x-k8s.io/node") == "fake" for n in nodes
+def kubectl(
+    cluster: Cluster, *args: str, timeout: float = 120, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """The pinned kubectl against the cluster under test."""
+    result = subprocess.run(
+        [_bin("kubectl"), "--kubeconfig", cluster.kubeconfig, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
+    if check:
+        assert result.returncode == 0, f"kubectl {' '.join(args)} failed:\n{result.stderr}"
+    return result
+
+
+@contextmanager
+def port_forward(cluster: Cluster, namespace: str, target: str, port: int) -> Iterator[str]:
+    """kubectl port-forward TARGET to a free loopback port; yields http://127.0.0.1:<port>."""
+    process = subprocess.Popen(
+        [
+            _bin("kubectl"),
+            "--kubeconfig",
+            cluster.kubeconfig,
+            "-n",
+            namespace,
+            "port-forward",
+            "--address",
+            "127.0.0.1",
+            target,
+            f":{port}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # "Forwarding from 127.0.0.1:NNNNN -> PORT"
+        found = re.search(r"127\.0\.0\.1:(\d+)", line)
+        if found is None:
+            process.kill()
+            _, err = process.communicate(timeout=10)
+            pytest.fail(f"port-forward {target} {port} did not start: {line}{err}")
+        yield f"http://127.0.0.1:{found[1]}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def api_pods(api: client.ApiClient, namespace: str, release: str) -> list[Any]:
+    """The release's API pods that are not being deleted (Jobs' pods excluded)."""
+    pods = client.CoreV1Api(api).list_namespaced_pod(
+        namespace, label_selector=f"app.kubernetes.io/instance={release},{API_LABELS}"
+    )
+    return [p for p in pods.items if p.metadata.deletion_timestamp is None]
+
+
+def pod_ready(pod: Any) -> bool:
+    conditions = {c.type: c.status for c in pod.status.conditions or []}
+    return pod.status.phase == "Running" and conditions.get("Ready") == "True"
 
 
 @pytest.fixture(scope="module")
@@ -331,3 +391,139 @@ def wait_until(
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what}: {detail()}")
         time.sleep(1)
+
+
+# --- PostgreSQL for the prod-like releases ---------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def database_url(cluster: Cluster, api: client.ApiClient) -> Iterator[Callable[[], str]]:
+    """database_url() -> the URL of a new, empty PostgreSQL database that pods can reach.
+
+    CLUSTER_TEST_DATABASE_URL when set (the kind job runs PostgreSQL in the cluster); on the local
+    cluster, a throwaway server on this host listening on the node's bridge address, which pods
+    reach directly (password auth from the pod network, trust on loopback only).
+    """
+    configured = os.environ.get("CLUSTER_TEST_DATABASE_URL")
+    if configured:
+        yield lambda: configured
+        return
+    if not cluster.local:
+        pytest.fail("set CLUSTER_TEST_DATABASE_URL to a PostgreSQL database the pods can reach")
+    from support.postgres import running_postgres
+
+    node = client.CoreV1Api(api).list_node().items[0]
+    node_ip = next(a.address for a in node.status.addresses if a.type == "InternalIP")
+    pod_network = node_ip.rsplit(".", 1)[0] + ".0/24"
+    with running_postgres(also_listen_on=node_ip, clients=pod_network) as server:
+        yield lambda: server.create_database(host=node_ip)
+
+
+# --- bounded load from inside the cluster ----------------------------------------------------
+
+LOADGEN = Path(__file__).with_name("loadgen.py")
+
+
+@dataclass
+class LoadResult:
+    sent: int = 0
+    ok: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+    acked: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@contextmanager
+def load(
+    cluster: Cluster,
+    api: client.ApiClient,
+    namespace: str,
+    release: str,
+    tokens_secret: str,
+    rate: float = 20,
+    max_seconds: int = 240,
+) -> Iterator[LoadResult]:
+    """Runs tests/cluster/loadgen.py in a restricted pod against the release's Service while the
+    block runs; the yielded result is filled in when the block ends (the load stops then)."""
+    core = client.CoreV1Api(api)
+    name = f"load-{uuid.uuid4().hex[:6]}"
+    apps = client.AppsV1Api(api)
+    deployment = apps.read_namespaced_deployment(f"{release}-task-manager", namespace)
+    pod_spec = deployment.spec.template.spec
+    image = pod_spec.containers[0].image
+    script = {"loadgen.py": LOADGEN.read_text()}
+    core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name=name), data=script)
+    )
+    restricted = client.V1SecurityContext(
+        allow_privilege_escalation=False,
+        read_only_root_filesystem=True,
+        run_as_non_root=True,
+        run_as_user=10001,
+        run_as_group=10001,
+        capabilities=client.V1Capabilities(drop=["ALL"]),
+        seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
+    )
+    url = f"http://{release}-task-manager:8080"
+    core.create_namespaced_pod(
+        namespace,
+        client.V1Pod(
+            metadata=client.V1ObjectMeta(name=name),
+            spec=client.V1PodSpec(
+                restart_policy="Never",
+                automount_service_account_token=False,
+                enable_service_links=False,
+                containers=[
+                    client.V1Container(
+                        name="load",
+                        image=image,
+                        image_pull_policy="IfNotPresent",
+                        command=[
+                            *("python3", "/load/loadgen.py", url, "/tokens/tokens"),
+                            *(str(rate), str(max_seconds), "/tmp/stop"),
+                        ],
+                        security_context=restricted,
+                        resources=client.V1ResourceRequirements(
+                            requests={"cpu": "50m", "memory": "64Mi"}, limits={"memory": "256Mi"}
+                        ),
+                        volume_mounts=[
+                            client.V1VolumeMount(name=v, mount_path=f"/{v}", read_only=v != "tmp")
+                            for v in ("load", "tokens", "tmp")
+                        ],
+                    )
+                ],
+                volumes=[
+                    client.V1Volume(
+                        name="load", config_map=client.V1ConfigMapVolumeSource(name=name)
+                    ),
+                    client.V1Volume(
+                        name="tokens",
+                        secret=client.V1SecretVolumeSource(
+                            secret_name=tokens_secret,
+                            items=[client.V1KeyToPath(key="tokens", path="tokens")],
+                        ),
+                    ),
+                    client.V1Volume(name="tmp", empty_dir=client.V1EmptyDirVolumeSource()),
+                ],
+            ),
+        ),
+    )
+    result = LoadResult()
+    try:
+
+        def phase() -> str:
+            return str(core.read_namespaced_pod(name, namespace).status.phase)
+
+        wait_until("the load pod to run", lambda: phase() in ("Running", "Succeeded"), timeout=120)
+        yield result
+        stop = ("python3", "-c", "open('/tmp/stop', 'w')")
+        kubectl(cluster, "-n", namespace, "exec", name, "--", *stop)
+        wait_until("the load pod to finish", lambda: phase() in ("Succeeded", "Failed"), timeout=60)
+        logs = core.read_namespaced_pod_log(name, namespace).strip().splitlines()
+        assert logs, "the load pod printed nothing"
+        for key, value in json.loads(logs[-1]).items():
+            setattr(result, key, value)
+    finally:
+        core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+        core.delete_namespaced_config_map(name, namespace)

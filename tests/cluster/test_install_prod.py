@@ -1,18 +1,22 @@
-"""values-prod.yaml through its whole life: install, upgrade, rollback and uninstall.
+"""values-prod.yaml through its whole life: install, upgrade under load, rollback and uninstall.
 
-The tests of this module run in order on one release, as an operator would drive it.
+The tests of this module run in order on one release, as an operator would drive it, on PostgreSQL
+(a server on the host that the pods reach on the local cluster; one in the cluster on kind). The
+rolling upgrade and a pod deletion each run under a bounded load from inside the cluster
+(tests/cluster/loadgen.py); their figures are written to build/cluster-load.md.
 """
 
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import requests
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from .conftest import (
     REPO_ROOT,
@@ -20,7 +24,12 @@ from .conftest import (
     Cluster,
     Helm,
     JobWatch,
+    LoadResult,
+    api_pods,
     list_objects,
+    load,
+    pod_ready,
+    port_forward,
     release_objects,
     wait_until,
 )
@@ -28,7 +37,9 @@ from .conftest import (
 RELEASE = "prod"
 SECRET = "task-manager-secrets"  # values-prod.yaml: database.postgresql.existingSecret
 MIGRATION_JOB = f"{RELEASE}-task-manager-migration"
+TOKEN = "prod-token-0123456789abcdef"
 KPS_RELEASE = {"release": "kube-prometheus-stack"}
+FIGURES = REPO_ROOT / "build" / "cluster-load.md"
 DASHBOARDS = sorted((REPO_ROOT / "grafana-dashboards").glob("*.json"))
 
 
@@ -45,36 +56,31 @@ def _app_deployment(api: client.ApiClient, namespace: str) -> Any:
 
 
 def _app_pods(api: client.ApiClient, namespace: str) -> set[str]:
-    pods = client.CoreV1Api(api).list_namespaced_pod(
-        namespace,
-        label_selector=f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name=task-manager",
-    )
-    return {
-        p.metadata.uid
-        for p in pods.items
-        if p.metadata.deletion_timestamp is None and "job-name" not in (p.metadata.labels or {})
-    }
+    return {p.metadata.uid for p in api_pods(api, namespace, RELEASE)}
+
+
+def _ready_app_pods(api: client.ApiClient, namespace: str) -> set[str]:
+    return {p.metadata.uid for p in api_pods(api, namespace, RELEASE) if pod_ready(p)}
 
 
 @pytest.fixture(scope="module")
 def release(
-    helm: Helm, api: client.ApiClient, cluster: Cluster, restricted_namespace: Callable[[str], str]
+    helm: Helm,
+    api: client.ApiClient,
+    database_url: Callable[[], str],
+    restricted_namespace: Callable[[str], str],
 ) -> Release:
-    database_url = os.environ.get("CLUSTER_TEST_DATABASE_URL")
-    if not cluster.simulated and not database_url:
-        pytest.skip(
-            "values-prod.yaml needs PostgreSQL on a real cluster: CLUSTER_TEST_DATABASE_URL"
-        )
+    FIGURES.unlink(missing_ok=True)
     namespace = restricted_namespace("prod")
     # values-prod.yaml reads the database URL and the tokens from a Secret the user manages.
-    url = database_url or "postgresql://tasks:tasks@postgres.database.svc:5432/tasks"
+    url = database_url()
     client.CoreV1Api(api).create_namespaced_secret(
         namespace,
         client.V1Secret(
             metadata=client.V1ObjectMeta(name=SECRET),
             data={
                 "database-url": base64.b64encode(url.encode()).decode(),
-                "tokens": base64.b64encode(b"ops:prod-token-0123456789abcdef\n").decode(),
+                "tokens": base64.b64encode(f"ops:{TOKEN}\n".encode()).decode(),
             },
         ),
     )
@@ -146,8 +152,7 @@ def test_prod_servicemonitor_and_rules_carry_the_kube_prometheus_stack_release_l
 def test_prod_dashboards_are_configmaps_the_grafana_sidecar_selects(
     api: client.ApiClient, release: Release
 ) -> None:
-    if not DASHBOARDS:
-        pytest.skip("no dashboards in grafana-dashboards/ yet")
+    assert DASHBOARDS, "grafana-dashboards/ has no dashboards"
     configmaps = list_objects(
         api, release.namespace, "v1", "configmaps", f"app.kubernetes.io/instance={RELEASE}"
     )
@@ -155,11 +160,58 @@ def test_prod_dashboards_are_configmaps_the_grafana_sidecar_selects(
     assert sorted(k for c in dashboards for k in c["data"]) == [p.name for p in DASHBOARDS]
 
 
-def test_prod_upgrade_with_a_config_change_rolls_the_pods_and_reruns_the_hook(
-    helm: Helm, api: client.ApiClient, release: Release
+def _acked_writes_missing(cluster: Cluster, namespace: str, result: LoadResult) -> list[str]:
+    """The acknowledged creates of a load run that the API no longer returns."""
+    seen: set[str] = set()
+    with port_forward(cluster, namespace, f"svc/{RELEASE}-task-manager", 8080) as url:
+        cursor: str | None = ""
+        while cursor is not None:
+            page = requests.get(
+                f"{url}/api/v1/tasks",
+                params={"limit": 100, **({"cursor": cursor} if cursor else {})},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                timeout=30,
+            )
+            assert page.status_code == 200, page.text
+            seen |= {t["id"] for t in page.json()["items"]}
+            cursor = page.json()["next_cursor"]
+    return [i for i in result.acked if i not in seen]
+
+
+def _record(scenario: str, result: LoadResult, missing: list[str]) -> None:
+    FIGURES.parent.mkdir(exist_ok=True)
+    if not FIGURES.exists():
+        FIGURES.write_text(
+            "| scenario | seconds | requests sent | failed | acknowledged writes | missing |\n"
+            "| --- | --- | --- | --- | --- | --- |\n"
+        )
+    with FIGURES.open("a") as figures:
+        figures.write(
+            f"| {scenario} | {result.seconds} | {result.sent} | {result.failed} "
+            f"| {len(result.acked)} | {len(missing)} |\n"
+        )
+
+
+def _assert_no_loss(scenario: str, cluster: Cluster, namespace: str, result: LoadResult) -> None:
+    missing = _acked_writes_missing(cluster, namespace, result)
+    _record(scenario, result, missing)
+    assert result.sent >= 100, result
+    assert result.failed == 0, result.errors
+    assert result.acked, "the load acknowledged no write"
+    assert missing == [], f"{len(missing)} acknowledged writes are missing: {missing[:5]}"
+
+
+def test_prod_upgrade_under_load_rolls_every_pod_without_a_failed_request_or_a_lost_write(
+    helm: Helm,
+    api: client.ApiClient,
+    cluster: Cluster,
+    release: Release,
 ) -> None:
-    with JobWatch(api, release.namespace) as jobs:
-        result = helm.install(
+    with (
+        load(cluster, api, release.namespace, RELEASE, SECRET) as result,
+        JobWatch(api, release.namespace) as jobs,
+    ):
+        upgrade = helm.install(
             RELEASE,
             release.namespace,
             "values-prod.yaml",
@@ -167,25 +219,54 @@ def test_prod_upgrade_with_a_config_change_rolls_the_pods_and_reruns_the_hook(
             extra=WAIT,
             command="upgrade",
         )
-    assert result.returncode == 0, result.stderr
+        assert upgrade.returncode == 0, upgrade.stderr
+        wait_until(
+            "the old pods to be replaced by three ready new ones",
+            lambda: (
+                len(_ready_app_pods(api, release.namespace)) == 3
+                and not _app_pods(api, release.namespace) & release.pod_uids[0]
+            ),
+        )
+    _assert_no_loss("rolling upgrade (helm upgrade, 3 pods)", cluster, release.namespace, result)
+
     ran = jobs.succeeded(MIGRATION_JOB)
     assert len(ran) == 1, jobs.jobs
     assert ran[0].uid not in release.install_jobs.jobs
     assert "pre-upgrade" in ran[0].annotations["helm.sh/hook"]
-
     checksum = _app_deployment(api, release.namespace).spec.template.metadata.annotations[
         "checksum/config"
     ]
     assert checksum != release.checksums[0]
     release.checksums.append(checksum)
-    wait_until(
-        "the old pods to be replaced",
-        lambda: (
-            len(_app_pods(api, release.namespace)) == 3
-            and not _app_pods(api, release.namespace) & release.pod_uids[0]
-        ),
-    )
     release.pod_uids.append(_app_pods(api, release.namespace))
+
+
+def test_prod_pod_deleted_under_load_loses_no_request_and_no_write(
+    api: client.ApiClient, cluster: Cluster, release: Release
+) -> None:
+    core = client.CoreV1Api(api)
+    before = _ready_app_pods(api, release.namespace)
+    victim = api_pods(api, release.namespace, RELEASE)[0].metadata
+
+    def victim_gone() -> bool:
+        try:
+            return (
+                core.read_namespaced_pod(victim.name, release.namespace).metadata.uid != victim.uid
+            )
+        except ApiException as e:
+            return e.status == 404
+
+    # The load runs until the deleted pod has gone all the way (preStop sleep, drain, exit) and its
+    # replacement serves, so every phase of the deletion is under traffic.
+    with load(cluster, api, release.namespace, RELEASE, SECRET) as result:
+        core.delete_namespaced_pod(victim.name, release.namespace)
+        wait_until("the deleted pod to be gone", victim_gone, timeout=180)
+        wait_until(
+            "three ready pods again",
+            lambda: len(_ready_app_pods(api, release.namespace)) == 3,
+        )
+    assert len(before) == 3
+    _assert_no_loss("one pod deleted (kubectl delete pod)", cluster, release.namespace, result)
 
 
 def test_prod_rollback_restores_the_first_revision(
