@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import requests
-from conftest import Client, Service, unique_label
+from support.client import Client, unique_label
+from support.service import Service
 
 PROBLEM = "application/problem+json"
 

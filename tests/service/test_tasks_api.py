@@ -6,7 +6,7 @@ import threading
 import uuid
 
 import requests
-from conftest import Client, unique_label
+from support.client import Client, unique_label
 
 
 def test_post_returns_201_with_location_etag_and_the_stored_task(alice: Client) -> None:
