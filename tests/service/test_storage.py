@@ -17,11 +17,11 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Column, Engine, Integer, MetaData, event, inspect, select, text
 from support.postgres import Postgres
 from task_manager.errors import NotFound, PreconditionFailed, ValidationFailed
-from task_manager.models import ListQuery, Sort, TaskCreate, TaskFields
+from task_manager.models import ListQuery, Priority, Sort, Status, Task, TaskCreate, TaskFields
 from task_manager.storage import TaskRepository, build_engine
 from task_manager.storage.migrate import current_revision, head_revision, upgrade
 from task_manager.storage.repository import request_hash
-from task_manager.storage.schema import metadata, task_labels
+from task_manager.storage.schema import metadata, task_labels, tasks
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -193,6 +193,33 @@ def test_create_then_get_round_trips_every_field(repository: TaskRepository) -> 
     assert fetched == created
     assert fetched.due_at == due
     assert fetched.created_at.tzinfo is not None
+
+
+def test_every_task_field_has_a_column_and_every_column_a_field() -> None:
+    # The repository maps rows to tasks by column name: a column without a field (or the other
+    # way round) would be silently dropped.
+    columns = {column.name for column in tasks.c} - {"owner"}
+    assert columns == set(Task.model_fields)
+    assert set(TaskFields.model_fields) <= columns
+
+
+def test_update_writes_every_writable_field(repository: TaskRepository) -> None:
+    me = owner()
+    task = repository.create(me, TaskCreate(title="t", labels=["a"])).task
+    changes = {
+        "title": "u",
+        "description": "now described",
+        "status": Status.DONE,
+        "priority": Priority.HIGH,
+        "due_at": datetime(2031, 2, 3, 4, 5, 6, tzinfo=UTC),
+        "labels": ["b", "c"],
+    }
+    assert set(changes) == set(TaskFields.model_fields)
+    updated = repository.update(me, task.id, fields_of(task, **changes), 1)
+    fetched = repository.get(me, task.id)
+    assert fetched == updated
+    assert {name: getattr(fetched, name) for name in changes} == changes
+    assert (fetched.id, fetched.created_at, fetched.version) == (task.id, task.created_at, 2)
 
 
 def test_get_of_another_owners_task_raises_not_found(repository: TaskRepository) -> None:
@@ -369,6 +396,7 @@ def test_count_by_status_counts_every_owner(repository: TaskRepository) -> None:
     repository.create(owner(), TaskCreate(title="a", status="done"))
     repository.create(owner(), TaskCreate(title="b", status="in_progress"))
     after = repository.count_by_status()
+    assert set(after) == {status.value for status in Status}
     assert after["done"] == before["done"] + 1
     assert after["in_progress"] == before["in_progress"] + 1
     assert after["todo"] == before["todo"]
