@@ -65,15 +65,19 @@ class TaskCreate(BaseModel):
 
 
 class TaskFields(BaseModel):
-    """The writable state of a task after a merge patch has been applied to it."""
+    """The writable state of a task after a merge patch has been applied to it.
+
+    A merge patch removes the members it sets to null, so every nullable field defaults to None:
+    without the default, a PATCH clearing the field would be rejected as missing it (test_models).
+    """
 
     model_config = _STRICT
 
     title: Title
-    description: Description | None
+    description: Description | None = None
     status: Status
     priority: Priority
-    due_at: DueAt | None
+    due_at: DueAt | None = None
     labels: Labels
 
 

@@ -62,6 +62,20 @@ def test_patch_merges_fields_and_bumps_version_and_etag(alice: Client) -> None:
     assert response.headers["ETag"] == '"2"'
 
 
+def test_patch_with_null_clears_every_optional_field(alice: Client) -> None:
+    task = alice.create(description="old", due_at="2031-01-01T00:00:00Z")
+    response = alice.patch(
+        f"/api/v1/tasks/{task['id']}",
+        json={"description": None, "due_at": None},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert response.status_code == 200, response.text
+    assert (response.json()["description"], response.json()["due_at"]) == (None, None)
+    again = alice.patch(f"/api/v1/tasks/{task['id']}", json={"due_at": None})
+    assert again.status_code == 200, again.text
+    assert again.json()["version"] == 3
+
+
 def test_patch_with_stale_etag_returns_412_and_leaves_the_task_unchanged(alice: Client) -> None:
     task = alice.create()
     assert alice.patch(f"/api/v1/tasks/{task['id']}", json={"title": "v2"}).status_code == 200

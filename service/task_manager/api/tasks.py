@@ -189,7 +189,7 @@ def patch_task(task_id: uuid.UUID) -> Response:
         # The body is validated before If-Match is compared: an invalid request is 422 whatever
         # version it names (RFC 9110 evaluates preconditions only for a request that is otherwise
         # acceptable).
-        fields: TaskFields = _validate(TaskFields, _fill_optional(_merge(writable, patch)))
+        fields: TaskFields = _validate(TaskFields, _merge(writable, patch))
         expected = _expected_version(current)
         try:
             task = repository.update(principal, task_id, fields, expected, current.labels)
@@ -200,13 +200,6 @@ def patch_task(task_id: uuid.UUID) -> Response:
         metrics.tasks_updated.inc()
         return _task_response(task)
     raise PreconditionFailed("The task is being changed concurrently; try again.")
-
-
-def _fill_optional(document: Any) -> Any:
-    if isinstance(document, dict):
-        document.setdefault("description", None)
-        document.setdefault("due_at", None)
-    return document
 
 
 @blueprint.delete("/tasks/<uuid:task_id>")
