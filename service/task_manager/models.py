@@ -37,6 +37,10 @@ Label = Annotated[
     str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
 ]
 Labels = Annotated[list[Label], Field(max_length=20)]
+# The Idempotency-Key request header of POST /api/v1/tasks.
+IdempotencyKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=255, pattern=r"^[\x20-\x7e]+$")
+]
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -129,7 +133,9 @@ class ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=512)
+    cursor: str | None = Field(
+        default=None, max_length=512, description="`next_cursor` of the previous page."
+    )
     status: Status | None = None
     priority: Priority | None = None
     label: Label | None = None

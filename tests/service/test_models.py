@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from pydantic import ValidationError
-from task_manager.models import TaskFields
+from pydantic import TypeAdapter, ValidationError
+from task_manager.models import IdempotencyKey, TaskFields
 
 # A valid value for every writable field.
 _FULL = {
@@ -44,3 +44,20 @@ def test_a_missing_required_writable_field_is_still_rejected(name: str) -> None:
     with pytest.raises(ValidationError) as excinfo:
         _validate({key: value for key, value in _FULL.items() if key != name})
     assert [error["loc"] for error in excinfo.value.errors()] == [(name,)]
+
+
+def test_an_idempotency_key_is_1_to_255_printable_ascii_characters() -> None:
+    key: TypeAdapter[str] = TypeAdapter(IdempotencyKey)
+
+    def valid(value: str) -> bool:
+        try:
+            key.validate_python(value)
+        except ValidationError:
+            return False
+        return True
+
+    # Header values arrive as latin-1: every one of those characters, alone.
+    for code in range(256):
+        assert valid(chr(code)) == (chr(code).isascii() and chr(code).isprintable()), code
+    assert [valid("k" * n) for n in (0, 1, 255, 256)] == [False, True, True, False]
+    assert not valid("key\n")

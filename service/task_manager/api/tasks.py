@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request, url_for
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from task_manager.auth import current_principal
 from task_manager.errors import (
@@ -17,7 +17,7 @@ from task_manager.errors import (
     ValidationFailed,
 )
 from task_manager.metrics import Metrics
-from task_manager.models import ListQuery, Task, TaskCreate, TaskFields
+from task_manager.models import IdempotencyKey, ListQuery, Task, TaskCreate, TaskFields
 from task_manager.runtime import runtime
 from task_manager.storage import TaskRepository
 from task_manager.storage.repository import request_hash
@@ -27,6 +27,7 @@ blueprint = Blueprint("tasks", __name__, url_prefix="/api/v1")
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 _UPDATE_RETRIES = 5
+_IDEMPOTENCY_KEY: TypeAdapter[str] = TypeAdapter(IdempotencyKey)
 
 
 def _repo_and_metrics() -> tuple[TaskRepository, Metrics]:
@@ -106,11 +107,14 @@ def create_task() -> Response:
     body = _json_body(JSON)
     data: TaskCreate = _validate(TaskCreate, body, request.get_data(cache=True))
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not (1 <= len(key) <= 255 and key.isascii() and key.isprintable()):
-        raise ValidationFailed(
-            "The request has invalid fields.",
-            [{"parameter": "Idempotency-Key", "detail": "Must be 1 to 255 printable ASCII."}],
-        )
+    if key is not None:
+        try:
+            _IDEMPOTENCY_KEY.validate_python(key)
+        except ValidationError:
+            raise ValidationFailed(
+                "The request has invalid fields.",
+                [{"parameter": "Idempotency-Key", "detail": "Must be 1 to 255 printable ASCII."}],
+            ) from None
     repository, metrics = _repo_and_metrics()
     created = repository.create(
         current_principal(),
