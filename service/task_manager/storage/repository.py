@@ -36,6 +36,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from werkzeug.http import quote_etag
 
 from task_manager.errors import NotFound, PreconditionFailed, ValidationFailed
 from task_manager.models import (
@@ -472,5 +473,5 @@ class TaskRepository:
             raise NotFound(f"Task {task_id} does not exist.")
         raise PreconditionFailed(
             "The task was changed since the version in If-Match; fetch it again.",
-            headers={"ETag": f'"{found.version}"'},
+            headers={"ETag": quote_etag(str(found.version))},
         )
