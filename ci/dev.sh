@@ -3,4 +3,7 @@
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 for tool in helm otelcol jaeger prometheus; do command -v "$tool" >/dev/null || die "$tool missing: run make tools"; done
-exec python tests/e2e/stack.py
+# The import path pytest gives tests/e2e: tests/ (pyproject's pythonpath) for `support`, and the
+# script's own directory for `stack`.
+export PYTHONPATH="$REPO_ROOT/tests${PYTHONPATH:+:$PYTHONPATH}"
+exec python tests/e2e/dev.py
