@@ -389,6 +389,18 @@ class Stack:
         )
         return env
 
+    @property
+    def service_name(self) -> str:
+        """The service name the app reports in its traces (OTEL_SERVICE_NAME, else the
+        service.name of OTEL_RESOURCE_ATTRIBUTES), as the rendered pod sets it."""
+        env = self.r.container_env(self.app, POD)
+        if name := env.get("OTEL_SERVICE_NAME"):
+            return name
+        attrs = dict(
+            kv.split("=", 1) for kv in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(",") if kv
+        )
+        return attrs["service.name"]
+
     def start_app(self) -> None:
         if self.api_port:
             self.ports.ports[(self.app, self.r.container_ports(self.app)["http"])] = self.api_port
