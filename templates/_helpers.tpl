@@ -42,6 +42,23 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/*
+Labels of a pod template, for dict "root" . "component" NAME: the selector labels, the component,
+commonLabels and podLabels, none of which change with the chart or app version, so a chart bump that
+changes nothing in the pod restarts nothing (the version labels stay on the objects' own metadata).
+*/}}
+{{- define "task-manager.podLabels" -}}
+app.kubernetes.io/name: {{ include "task-manager.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- with .root.Values.podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
 {{/* Kubernetes recommended labels of the API's resources. */}}
 {{- define "task-manager.labels" -}}
 {{ include "task-manager.baseLabels" . }}

@@ -18,6 +18,15 @@ app.kubernetes.io/name: {{ include "jaeger.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* Labels of the pod template: no chart or app version, so a chart bump restarts no pod. */}}
+{{- define "jaeger.podLabels" -}}
+{{ include "jaeger.selectorLabels" . }}
+app.kubernetes.io/component: trace-storage
+{{- with .Values.podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
 {{/* Recommended labels. */}}
 {{- define "jaeger.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}

@@ -18,6 +18,15 @@ app.kubernetes.io/name: {{ include "otel-collector.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* Labels of the pod template: no chart or app version, so a chart bump restarts no pod. */}}
+{{- define "otel-collector.podLabels" -}}
+{{ include "otel-collector.selectorLabels" . }}
+app.kubernetes.io/component: trace-collector
+{{- with .Values.podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
 {{/* Recommended labels. */}}
 {{- define "otel-collector.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
