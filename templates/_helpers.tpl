@@ -148,12 +148,31 @@ app.kubernetes.io/component: api
 {{- end }}
 {{- end }}
 
+{{/*
+Names a subchart renders, for dict "root" . "chart" "otel-collector" (or "jaeger"), computed from its
+values exactly as its own "<chart>.name" and "<chart>.fullname" helpers do. Every reference from this
+chart to a subchart's Service, pods or metrics goes through these, so a subchart's nameOverride or
+fullnameOverride reaches all of them.
+*/}}
+{{- define "task-manager.subchartName" -}}
+{{- $values := index .root.Values .chart }}
+{{- default .chart $values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- define "task-manager.subchartFullname" -}}
+{{- $values := index .root.Values .chart }}
+{{- if $values.fullnameOverride }}
+{{- $values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .root.Release.Name (include "task-manager.subchartName" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
 {{/* OTLP/HTTP endpoint of the traces: configured, else the collector subchart's Service, else none. */}}
 {{- define "task-manager.otlpEndpoint" -}}
 {{- if .Values.tracing.endpoint }}
 {{- .Values.tracing.endpoint }}
 {{- else if (index .Values "otel-collector" "enabled") }}
-{{- printf "http://%s-otel-collector:4318" .Release.Name }}
+{{- printf "http://%s:4318" (include "task-manager.subchartFullname" (dict "root" . "chart" "otel-collector")) }}
 {{- end }}
 {{- end }}
 

@@ -3,7 +3,7 @@
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Full name: <release>-jaeger unless overridden; the parent chart relies on it. */}}
+{{/* Full name: <release>-<name> unless overridden. The parent's "task-manager.subchartFullname" and "task-manager.subchartName" compute the same names: change them together. */}}
 {{- define "jaeger.fullname" -}}
 {{- if .Values.fullnameOverride }}
 {{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
