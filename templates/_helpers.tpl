@@ -74,9 +74,23 @@ app.kubernetes.io/component: api
 {{- end }}
 {{- end }}
 
+{{/* Registry of an image, for dict "root" . "registry" REGISTRY: global.imageRegistry when set, else REGISTRY. */}}
+{{- define "task-manager.imageRegistry" -}}
+{{- default .registry (dig "imageRegistry" "" (.root.Values.global | default dict)) }}
+{{- end }}
+
+{{/* Pull secrets of the chart's pods: imagePullSecrets and global.imagePullSecrets, each once. */}}
+{{- define "task-manager.imagePullSecrets" -}}
+{{- $secrets := concat .Values.imagePullSecrets (dig "imagePullSecrets" (list) (.Values.global | default dict)) | uniq }}
+{{- with $secrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
 {{/* API image: registry/repository, then @digest or :tag (default appVersion). */}}
 {{- define "task-manager.image" -}}
-{{- $repo := printf "%s/%s" .Values.image.registry .Values.image.repository }}
+{{- $repo := printf "%s/%s" (include "task-manager.imageRegistry" (dict "root" . "registry" .Values.image.registry)) .Values.image.repository }}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" $repo .Values.image.digest }}
 {{- else }}
@@ -88,7 +102,8 @@ app.kubernetes.io/component: api
 {{- define "task-manager.testImage" -}}
 {{- $t := .Values.tests.image }}
 {{- if or $t.registry $t.repository $t.tag }}
-{{- printf "%s/%s:%s" (default .Values.image.registry $t.registry) (default .Values.image.repository $t.repository) (default (default .Chart.AppVersion .Values.image.tag) $t.tag) }}
+{{- $registry := include "task-manager.imageRegistry" (dict "root" . "registry" (default .Values.image.registry $t.registry)) }}
+{{- printf "%s/%s:%s" $registry (default .Values.image.repository $t.repository) (default (default .Chart.AppVersion .Values.image.tag) $t.tag) }}
 {{- else }}
 {{- include "task-manager.image" . }}
 {{- end }}

@@ -37,9 +37,19 @@ app.kubernetes.io/part-of: task-manager
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
-{{/* Image reference: registry/repository, then @digest or :tag (default appVersion). */}}
+{{/* Pull secrets of the pod: imagePullSecrets and global.imagePullSecrets (set by the parent), each once. */}}
+{{- define "jaeger.imagePullSecrets" -}}
+{{- $secrets := concat .Values.imagePullSecrets (dig "imagePullSecrets" (list) (.Values.global | default dict)) | uniq }}
+{{- with $secrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Image reference: global.imageRegistry or registry, then repository, then @digest or :tag (default appVersion). */}}
 {{- define "jaeger.image" -}}
-{{- $repo := printf "%s/%s" .Values.image.registry .Values.image.repository }}
+{{- $registry := default .Values.image.registry (dig "imageRegistry" "" (.Values.global | default dict)) }}
+{{- $repo := printf "%s/%s" $registry .Values.image.repository }}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" $repo .Values.image.digest }}
 {{- else }}
