@@ -55,7 +55,7 @@ test-rules: setup tools ## dashboard structure and promtool tests of the alert r
 test-e2e: setup tools ## real collector, Jaeger, app and Prometheus from the rendered chart (tests/e2e)
 	ci/test-e2e.sh
 
-dev: setup tools ## the observability stack locally (app on SQLite, collector, Jaeger, Prometheus); Ctrl-C stops it
+dev: setup ## the observability stack locally (app on SQLite, collector, Jaeger, Prometheus; builds the tools it runs); Ctrl-C stops it
 	ci/dev.sh
 
 .PHONY: up down cluster-up cluster-down cluster-test

@@ -35,10 +35,19 @@ THREADS = 8
 CONNECTIONS = 32
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_ports(n: int) -> list[int]:
+    """n distinct free loopback ports, all held open while choosing so that they differ (as
+    tests/support/net.py does; bench/ runs without the tests on its path)."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(n):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+        return [int(sock.getsockname()[1]) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 class _Sink(BaseHTTPRequestHandler):
@@ -90,12 +99,12 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) 
 
 
 def service_env(workdir: Path, sink_port: int) -> tuple[dict[str, str], int]:
-    port = free_port()
+    port, metrics_port = free_ports(2)
     env = {
         "PATH": os.environ["PATH"],
         "TASK_MANAGER_HOST": "127.0.0.1",
         "TASK_MANAGER_PORT": str(port),
-        "TASK_MANAGER_METRICS_PORT": str(free_port()),
+        "TASK_MANAGER_METRICS_PORT": str(metrics_port),
         "TASK_MANAGER_DATABASE_URL": f"sqlite:///{workdir}/bench.db",
         "TASK_MANAGER_AUTH_TOKENS": f"bench:{TOKEN}",
         "TASK_MANAGER_THREADS": str(THREADS),
@@ -122,7 +131,7 @@ def start_app(
     name: str, script: str, env: dict[str, str] | None = None, headers: dict[str, str] | None = None
 ) -> Target:
     """One of the bench's own apps (bench/SCRIPT PORT THREADS)."""
-    port = free_port()
+    (port,) = free_ports(1)
     process = subprocess.Popen(
         [PYTHON, str(ROOT / "bench" / script), str(port), str(THREADS)],
         env=env,

@@ -42,6 +42,23 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/*
+Labels of a pod template, for dict "root" . "component" NAME: the selector labels, the component,
+commonLabels and podLabels, none of which change with the chart or app version, so a chart bump that
+changes nothing in the pod restarts nothing (the version labels stay on the objects' own metadata).
+*/}}
+{{- define "task-manager.podLabels" -}}
+app.kubernetes.io/name: {{ include "task-manager.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- with .root.Values.podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
 {{/* Kubernetes recommended labels of the API's resources. */}}
 {{- define "task-manager.labels" -}}
 {{ include "task-manager.baseLabels" . }}
@@ -57,9 +74,23 @@ app.kubernetes.io/component: api
 {{- end }}
 {{- end }}
 
+{{/* Registry of an image, for dict "root" . "registry" REGISTRY: global.imageRegistry when set, else REGISTRY. */}}
+{{- define "task-manager.imageRegistry" -}}
+{{- default .registry (dig "imageRegistry" "" (.root.Values.global | default dict)) }}
+{{- end }}
+
+{{/* Pull secrets of the chart's pods: imagePullSecrets and global.imagePullSecrets, each once. */}}
+{{- define "task-manager.imagePullSecrets" -}}
+{{- $secrets := concat .Values.imagePullSecrets (dig "imagePullSecrets" (list) (.Values.global | default dict)) | uniq }}
+{{- with $secrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
 {{/* API image: registry/repository, then @digest or :tag (default appVersion). */}}
 {{- define "task-manager.image" -}}
-{{- $repo := printf "%s/%s" .Values.image.registry .Values.image.repository }}
+{{- $repo := printf "%s/%s" (include "task-manager.imageRegistry" (dict "root" . "registry" .Values.image.registry)) .Values.image.repository }}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" $repo .Values.image.digest }}
 {{- else }}
@@ -71,7 +102,8 @@ app.kubernetes.io/component: api
 {{- define "task-manager.testImage" -}}
 {{- $t := .Values.tests.image }}
 {{- if or $t.registry $t.repository $t.tag }}
-{{- printf "%s/%s:%s" (default .Values.image.registry $t.registry) (default .Values.image.repository $t.repository) (default (default .Chart.AppVersion .Values.image.tag) $t.tag) }}
+{{- $registry := include "task-manager.imageRegistry" (dict "root" . "registry" (default .Values.image.registry $t.registry)) }}
+{{- printf "%s/%s:%s" $registry (default .Values.image.repository $t.repository) (default (default .Chart.AppVersion .Values.image.tag) $t.tag) }}
 {{- else }}
 {{- include "task-manager.image" . }}
 {{- end }}
@@ -131,12 +163,31 @@ app.kubernetes.io/component: api
 {{- end }}
 {{- end }}
 
+{{/*
+Names a subchart renders, for dict "root" . "chart" "otel-collector" (or "jaeger"), computed from its
+values exactly as its own "<chart>.name" and "<chart>.fullname" helpers do. Every reference from this
+chart to a subchart's Service, pods or metrics goes through these, so a subchart's nameOverride or
+fullnameOverride reaches all of them.
+*/}}
+{{- define "task-manager.subchartName" -}}
+{{- $values := index .root.Values .chart }}
+{{- default .chart $values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- define "task-manager.subchartFullname" -}}
+{{- $values := index .root.Values .chart }}
+{{- if $values.fullnameOverride }}
+{{- $values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .root.Release.Name (include "task-manager.subchartName" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
 {{/* OTLP/HTTP endpoint of the traces: configured, else the collector subchart's Service, else none. */}}
 {{- define "task-manager.otlpEndpoint" -}}
 {{- if .Values.tracing.endpoint }}
 {{- .Values.tracing.endpoint }}
 {{- else if (index .Values "otel-collector" "enabled") }}
-{{- printf "http://%s-otel-collector:4318" .Release.Name }}
+{{- printf "http://%s:4318" (include "task-manager.subchartFullname" (dict "root" . "chart" "otel-collector")) }}
 {{- end }}
 {{- end }}
 

@@ -12,9 +12,9 @@ windows follow the multi-window multi-burn-rate pattern of the Google SRE workbo
 job="{{ include "task-manager.fullname" . }}",namespace="{{ .Release.Namespace }}"
 {{- end }}
 
-{{/* Label matchers selecting the collector subchart's own metrics. */}}
+{{/* Label matchers selecting the collector subchart's own metrics: its ServiceMonitor's job is its Service name. */}}
 {{- define "task-manager.prometheusRule.collectorSelector" -}}
-job="{{ .Release.Name }}-otel-collector",namespace="{{ .Release.Namespace }}"
+job="{{ include "task-manager.subchartFullname" (dict "root" . "chart" "otel-collector") }}",namespace="{{ .Release.Namespace }}"
 {{- end }}
 
 {{/* Ratio of 5xx responses over a window: (list $ "1h"). Zero, not absent, when there are none. */}}

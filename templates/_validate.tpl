@@ -23,6 +23,14 @@ Called once from the Deployment, so it runs on every install, upgrade, template 
 {{- if and .Values.httpRoute.enabled (not (.Capabilities.APIVersions.Has "gateway.networking.k8s.io/v1")) }}
 {{- fail "httpRoute.enabled=true but the cluster has no gateway.networking.k8s.io/v1 API: install the Gateway API CRDs or set httpRoute.enabled=false" }}
 {{- end }}
+{{- $collector := index .Values "otel-collector" }}
+{{- if and $collector.enabled .Values.jaeger.enabled (not $collector.exporter.endpoint) }}
+{{- /* The collector subchart cannot see Jaeger's values: its default endpoint is <release>-jaeger. */}}
+{{- $jaeger := include "task-manager.subchartFullname" (dict "root" . "chart" "jaeger") }}
+{{- if ne $jaeger (printf "%s-jaeger" .Release.Name) }}
+{{- fail (printf "otel-collector.exporter.endpoint is empty, so the collector exports to <release>-jaeger, but Jaeger is named %s: set otel-collector.exporter.endpoint=%s:4317" $jaeger $jaeger) }}
+{{- end }}
+{{- end }}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
 {{- fail (printf "autoscaling.minReplicas=%d is above autoscaling.maxReplicas=%d" (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
 {{- end }}

@@ -63,13 +63,11 @@ class ValidationFailed(ProblemError):
         super().__init__(detail, extensions={"errors": [dict(e) for e in errors]})
 
     @classmethod
-    def from_pydantic(
-        cls, exc: ValidationError, *, where: str = "pointer", prefix: Sequence[str] = ()
-    ) -> ValidationFailed:
+    def from_pydantic(cls, exc: ValidationError, *, where: str = "pointer") -> ValidationFailed:
         """Maps pydantic errors to JSON pointers (request body) or parameter names (query)."""
         errors = []
         for error in exc.errors(include_url=False, include_context=False, include_input=False):
-            parts = [*prefix, *(str(p) for p in error["loc"])]
+            parts = [str(p) for p in error["loc"]]
             if where == "pointer":
                 location = "".join("/" + _escape_pointer(p) for p in parts)
             else:

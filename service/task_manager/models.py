@@ -37,6 +37,10 @@ Label = Annotated[
     str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
 ]
 Labels = Annotated[list[Label], Field(max_length=20)]
+# The Idempotency-Key request header of POST /api/v1/tasks.
+IdempotencyKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=255, pattern=r"^[\x20-\x7e]+$")
+]
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -65,15 +69,19 @@ class TaskCreate(BaseModel):
 
 
 class TaskFields(BaseModel):
-    """The writable state of a task after a merge patch has been applied to it."""
+    """The writable state of a task after a merge patch has been applied to it.
+
+    A merge patch removes the members it sets to null, so every nullable field defaults to None:
+    without the default, a PATCH clearing the field would be rejected as missing it (test_models).
+    """
 
     model_config = _STRICT
 
     title: Title
-    description: Description | None
+    description: Description | None = None
     status: Status
     priority: Priority
-    due_at: DueAt | None
+    due_at: DueAt | None = None
     labels: Labels
 
 
@@ -125,7 +133,9 @@ class ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=512)
+    cursor: str | None = Field(
+        default=None, max_length=512, description="`next_cursor` of the previous page."
+    )
     status: Status | None = None
     priority: Priority | None = None
     label: Label | None = None

@@ -110,10 +110,6 @@ class Tracing:
 
     provider: TracerProvider | None
 
-    @property
-    def enabled(self) -> bool:
-        return self.provider is not None
-
     def shutdown(self) -> None:
         if self.provider is not None:
             self.provider.force_flush(timeout_millis=5000)

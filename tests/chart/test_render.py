@@ -117,6 +117,56 @@ def test_a_typo_in_an_enabled_subchart_values_fails_the_render(render: Render) -
         )
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"otel-collector.nameOverride": "collector"},
+        {"otel-collector.fullnameOverride": "traces"},
+        {"otel-collector.nameOverride": "collector", "otel-collector.fullnameOverride": "traces"},
+    ],
+    ids=["default", "nameOverride", "fullnameOverride", "both"],
+)
+def test_every_reference_to_the_collector_names_what_the_subchart_renders(
+    render: Render, overrides: dict[str, str]
+) -> None:
+    manifests = render(
+        set_values={
+            "otel-collector.enabled": "true",
+            "networkPolicy.enabled": "true",
+            "metrics.prometheusRule.enabled": "true",
+            **overrides,
+        }
+    )
+    collector = [
+        m
+        for m in manifests
+        if m["metadata"]["labels"].get("app.kubernetes.io/component") == "trace-collector"
+    ]
+    service = one(collector, "Service")["metadata"]["name"]
+    pod_labels = one(collector, "Deployment")["spec"]["template"]["metadata"]["labels"]
+
+    env = one(manifests, "ConfigMap", "tm-task-manager")["data"]
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://{service}:4318"
+
+    egress = one(manifests, "NetworkPolicy")["spec"]["egress"]
+    selectors = [
+        peer["podSelector"]["matchLabels"]
+        for rule in egress
+        for peer in rule.get("to", [])
+        if "podSelector" in peer
+    ]
+    assert selectors, egress
+    assert all(sel.items() <= pod_labels.items() for sel in selectors), (selectors, pod_labels)
+
+    # The Prometheus Operator names a ServiceMonitor's job after the Service it scrapes.
+    groups = one(manifests, "PrometheusRule")["spec"]["groups"]
+    exprs = "\n".join(rule["expr"] for group in groups for rule in group["rules"])
+    assert f'job="{service}"' in exprs
+    if service != "tm-otel-collector":
+        assert "tm-otel-collector" not in exprs
+
+
 def _versions_env() -> dict[str, str]:
     pairs = (
         line.split("=", 1)

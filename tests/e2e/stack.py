@@ -13,7 +13,7 @@ rewritten (see `loopback_config` and docs/observability.md):
 * the ServiceMonitor becomes a static scrape job with the labels the Prometheus Operator adds
   (job = Service name, namespace, pod, service, endpoint).
 
-Used by tests/e2e (pytest fixtures) and by `make dev` (`python tests/e2e/stack.py`).
+Used by tests/e2e (pytest fixtures) and by `make dev` (tests/e2e/dev.py, the command line).
 """
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -391,6 +389,18 @@ class Stack:
         )
         return env
 
+    @property
+    def service_name(self) -> str:
+        """The service name the app reports in its traces (OTEL_SERVICE_NAME, else the
+        service.name of OTEL_RESOURCE_ATTRIBUTES), as the rendered pod sets it."""
+        env = self.r.container_env(self.app, POD)
+        if name := env.get("OTEL_SERVICE_NAME"):
+            return name
+        attrs = dict(
+            kv.split("=", 1) for kv in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(",") if kv
+        )
+        return attrs["service.name"]
+
     def start_app(self) -> None:
         if self.api_port:
             self.ports.ports[(self.app, self.r.container_ports(self.app)["http"])] = self.api_port
@@ -494,47 +504,3 @@ def running_stack(values: str = "values-dev.yaml", api_port: int | None = None) 
             yield stack
         finally:
             stack.stop()
-
-
-def main() -> int:
-    """`make dev`: run the stack until Ctrl-C."""
-    # The API on its usual port 8080 when that is free, else on any free port.
-    api_port: int | None = int(os.environ.get("TASK_MANAGER_PORT", "8080"))
-    try:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", api_port))
-    except OSError:
-        api_port = None
-    with running_stack(api_port=api_port) as stack:
-        print(
-            f"""
-Task Manager dev stack is up (logs in {stack.dir}):
-  API          {stack.api_url}/api/v1/tasks   (Authorization: Bearer {stack.token})
-  OpenAPI      {stack.api_url}/openapi.json
-  Jaeger API   {stack.jaeger_url}/api/traces?service=task-manager
-  Prometheus   {stack.prometheus_url}/api/v1/query?query=up
-Try: curl -H 'Authorization: Bearer {stack.token}' {stack.api_url}/api/v1/tasks
-Ctrl-C stops everything.""",
-            flush=True,
-        )
-        stop = {"now": False}
-
-        def on_signal(signum: int, frame: object) -> None:
-            stop["now"] = True
-
-        signal.signal(signal.SIGTERM, on_signal)
-        try:
-            while not stop["now"]:
-                for proc in stack.procs:
-                    if proc.popen.poll() is not None:
-                        print(f"{proc.name} exited:\n{proc.tail()}", file=sys.stderr)
-                        return 1
-                time.sleep(1)
-        except KeyboardInterrupt:
-            pass
-        print("stopping...", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -66,14 +66,7 @@ def jaeger_traces(
 
 @pytest.fixture(scope="module")
 def service_name(stack: Stack) -> str:
-    env = stack.app_env
-    name = env.get("OTEL_SERVICE_NAME")
-    if not name:
-        attrs = dict(
-            kv.split("=", 1) for kv in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(",") if kv
-        )
-        name = attrs["service.name"]
-    return name
+    return stack.service_name
 
 
 @pytest.fixture(scope="module")

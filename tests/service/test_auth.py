@@ -6,7 +6,8 @@ import json
 import time
 from pathlib import Path
 
-from conftest import ALICE_TOKEN, BOB_TOKEN, Client, Service, ServiceFactory
+from support.client import Client
+from support.service import ALICE_TOKEN, BOB_TOKEN, Service, ServiceFactory
 
 
 def test_missing_token_gets_401_problem_with_www_authenticate(api: Service) -> None:

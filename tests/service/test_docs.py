@@ -6,7 +6,8 @@ import json
 import re
 
 import requests
-from conftest import REPO_ROOT, Service
+from support.paths import REPO_ROOT
+from support.service import Service
 from task_manager.api.openapi import document_json
 from task_manager.settings import known_environment_variables, render_configuration_markdown
 

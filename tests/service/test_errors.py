@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import requests
-from conftest import Client, Service, unique_label
+from support.client import Client, unique_label
+from support.service import Service
 
 PROBLEM = "application/problem+json"
 
@@ -144,7 +147,14 @@ def test_nul_characters_are_rejected_with_422_not_stored(alice: Client) -> None:
 
 def test_idempotency_key_with_control_characters_is_rejected(alice: Client) -> None:
     response = alice.post("/api/v1/tasks", json={"title": "t"}, headers={"Idempotency-Key": "a\tb"})
-    assert_problem(response, 422)
+    body = assert_problem(response, 422)
+    assert body["errors"] == [  # type: ignore[index]
+        {"parameter": "Idempotency-Key", "detail": "Must be 1 to 255 printable ASCII."}
+    ]
+    too_long = {"Idempotency-Key": "k" * 256}
+    assert_problem(alice.post("/api/v1/tasks", json={"title": "t"}, headers=too_long), 422)
+    longest = {"Idempotency-Key": uuid.uuid4().hex + "k" * 223}
+    assert alice.post("/api/v1/tasks", json={"title": "t"}, headers=longest).status_code == 201
 
 
 def test_due_at_that_overflows_utc_is_rejected_with_422(alice: Client) -> None:

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import requests
-from conftest import REPO_ROOT
 from support.net import free_ports
+from support.paths import REPO_ROOT
 
 
 def test_run_script_serves_with_the_printed_token_and_stops_cleanly_on_sigint(

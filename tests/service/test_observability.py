@@ -10,8 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from conftest import ALICE_TOKEN, Client, Service, ServiceFactory
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from support.client import Client
+from support.service import ALICE_TOKEN, Service, ServiceFactory
 
 
 def sample(exposition: str, name: str, **labels: str) -> float:

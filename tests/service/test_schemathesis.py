@@ -7,9 +7,10 @@ import uuid
 
 import pytest
 import schemathesis
-from conftest import ALICE_TOKEN, REPO_ROOT, Service
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
+from support.paths import REPO_ROOT
+from support.service import ALICE_TOKEN, Service
 
 schema = schemathesis.openapi.from_dict(
     json.loads((REPO_ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))

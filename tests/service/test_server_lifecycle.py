@@ -8,7 +8,7 @@ import threading
 import time
 
 import requests
-from conftest import ALICE_TOKEN, Service, ServiceFactory
+from support.service import ALICE_TOKEN, Service, ServiceFactory
 
 
 def test_livez_and_readyz_answer_200_when_the_database_is_at_head(sqlite_service: Service) -> None:

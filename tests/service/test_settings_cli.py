@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import ServiceFactory, run_cli
 from sqlalchemy import create_engine, inspect
 from support.postgres import Postgres
+from support.service import ServiceFactory, run_cli
 from task_manager.settings import ConfigError, Settings, known_environment_variables
 
 CONTRACT = {

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Column, Engine, Integer, MetaData, event, inspect, select, text
 from support.postgres import Postgres
 from task_manager.errors import NotFound, PreconditionFailed, ValidationFailed
-from task_manager.models import ListQuery, Sort, TaskCreate, TaskFields
+from task_manager.models import ListQuery, Priority, Sort, Status, Task, TaskCreate, TaskFields
 from task_manager.storage import TaskRepository, build_engine
 from task_manager.storage.migrate import current_revision, head_revision, upgrade
 from task_manager.storage.repository import request_hash
-from task_manager.storage.schema import task_labels
+from task_manager.storage.schema import metadata, task_labels, tasks
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -48,8 +53,104 @@ def test_migrations_bring_the_schema_to_head(repository: TaskRepository) -> None
     assert current_revision(repository.engine) == head_revision()
 
 
-def test_upgrade_twice_is_a_no_op(repository: TaskRepository) -> None:
-    assert upgrade(repository.engine) == head_revision()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An engine on a new, empty database of each kind."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/empty.db"
+    else:
+        postgres: Postgres = request.getfixturevalue("postgres")
+        url = postgres.create_database()
+    engine = build_engine(url, pool_size=2)
+    yield engine
+    engine.dispose()
+
+
+@contextmanager
+def statement_log(engine: Engine) -> Iterator[list[str]]:
+    """Every statement SQLAlchemy sends through ``engine`` while the block runs."""
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def matching(keywords: str, statements: list[str]) -> list[str]:
+    """The statements that begin with one of ``keywords`` (a regex alternation)."""
+    return [s for s in statements if re.match(rf"\s*({keywords})\b", s, re.IGNORECASE)]
+
+
+DDL, WRITES = "CREATE|ALTER|DROP", "INSERT|UPDATE|DELETE"
+
+
+def schema_snapshot(engine: Engine) -> dict[str, object]:
+    """Tables with their columns, indexes and keys, and the recorded revision."""
+    inspector = inspect(engine)
+    snapshot: dict[str, object] = {}
+    for table in sorted(inspector.get_table_names()):
+        snapshot[table] = (
+            [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)],
+            sorted((i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(table)),
+            inspector.get_pk_constraint(table)["constrained_columns"],
+            [(f["name"], f["referred_table"]) for f in inspector.get_foreign_keys(table)],
+        )
+    with engine.connect() as connection:
+        snapshot["revision"] = connection.execute(
+            text("SELECT version_num FROM alembic_version")
+        ).all()
+    return snapshot
+
+
+def test_upgrade_twice_is_a_no_op(empty_engine: Engine) -> None:
+    with statement_log(empty_engine) as first:
+        upgrade(empty_engine)
+    # The log sees the migration's DDL, so an empty log below means none ran.
+    assert any("CREATE TABLE TASKS" in s.upper() for s in matching(DDL, first))
+    assert matching(WRITES, first) != []  # the revision recorded in alembic_version
+    before = schema_snapshot(empty_engine)
+    with statement_log(empty_engine) as second:
+        assert upgrade(empty_engine) == head_revision()
+    assert matching(DDL, second) == []
+    assert matching(WRITES, second) == []
+    assert schema_snapshot(empty_engine) == before
+
+
+def schema_drift(engine: Engine, target: MetaData) -> list[Any]:
+    """What Alembic's autogenerate would change to turn the live schema into ``target``."""
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "compare_server_default": True}
+        )
+        return list(compare_metadata(context, target))
+
+
+def test_migrations_create_exactly_the_schema_of_the_table_definitions(
+    empty_engine: Engine,
+) -> None:
+    upgrade(empty_engine)
+    assert schema_drift(empty_engine, metadata) == []
+
+
+def test_schema_comparison_reports_a_column_that_only_one_side_has(empty_engine: Engine) -> None:
+    upgrade(empty_engine)
+    with_extra_column = MetaData()
+    for table in metadata.sorted_tables:
+        table.to_metadata(with_extra_column)
+    with_extra_column.tables["tasks"].append_column(Column("only_in_code", Integer))
+    assert [(d[0], d[2], d[3].name) for d in schema_drift(empty_engine, with_extra_column)] == [
+        ("add_column", "tasks", "only_in_code")
+    ]
+    with empty_engine.begin() as connection:
+        connection.execute(text("ALTER TABLE tasks ADD COLUMN only_in_database INTEGER"))
+    assert [(d[0], d[2], d[3].name) for d in schema_drift(empty_engine, metadata)] == [
+        ("remove_column", "tasks", "only_in_database")
+    ]
 
 
 def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
@@ -92,6 +193,33 @@ def test_create_then_get_round_trips_every_field(repository: TaskRepository) -> 
     assert fetched == created
     assert fetched.due_at == due
     assert fetched.created_at.tzinfo is not None
+
+
+def test_every_task_field_has_a_column_and_every_column_a_field() -> None:
+    # The repository maps rows to tasks by column name: a column without a field (or the other
+    # way round) would be silently dropped.
+    columns = {column.name for column in tasks.c} - {"owner"}
+    assert columns == set(Task.model_fields)
+    assert set(TaskFields.model_fields) <= columns
+
+
+def test_update_writes_every_writable_field(repository: TaskRepository) -> None:
+    me = owner()
+    task = repository.create(me, TaskCreate(title="t", labels=["a"])).task
+    changes = {
+        "title": "u",
+        "description": "now described",
+        "status": Status.DONE,
+        "priority": Priority.HIGH,
+        "due_at": datetime(2031, 2, 3, 4, 5, 6, tzinfo=UTC),
+        "labels": ["b", "c"],
+    }
+    assert set(changes) == set(TaskFields.model_fields)
+    updated = repository.update(me, task.id, fields_of(task, **changes), 1)
+    fetched = repository.get(me, task.id)
+    assert fetched == updated
+    assert {name: getattr(fetched, name) for name in changes} == changes
+    assert (fetched.id, fetched.created_at, fetched.version) == (task.id, task.created_at, 2)
 
 
 def test_get_of_another_owners_task_raises_not_found(repository: TaskRepository) -> None:
@@ -268,6 +396,7 @@ def test_count_by_status_counts_every_owner(repository: TaskRepository) -> None:
     repository.create(owner(), TaskCreate(title="a", status="done"))
     repository.create(owner(), TaskCreate(title="b", status="in_progress"))
     after = repository.count_by_status()
+    assert set(after) == {status.value for status in Status}
     assert after["done"] == before["done"] + 1
     assert after["in_progress"] == before["in_progress"] + 1
     assert after["todo"] == before["todo"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 import uuid
 
+import pytest
 import requests
-from conftest import Client, unique_label
+from support.client import Client, unique_label
 
 
 def test_post_returns_201_with_location_etag_and_the_stored_task(alice: Client) -> None:
@@ -44,6 +45,29 @@ def test_get_with_matching_if_none_match_returns_304(alice: Client) -> None:
     assert again.headers["ETag"] == first.headers["ETag"]
 
 
+@pytest.mark.parametrize(
+    ("if_none_match", "status"),
+    [('W/"1"', 304), ("*", 304), ('"7", "1"', 304), ('"2"', 200), ('W/"2"', 200)],
+)
+def test_if_none_match_compares_weakly(alice: Client, if_none_match: str, status: int) -> None:
+    task = alice.create()
+    response = alice.get(f"/api/v1/tasks/{task['id']}", headers={"If-None-Match": if_none_match})
+    assert response.status_code == status
+    assert response.headers["ETag"] == '"1"'
+
+
+@pytest.mark.parametrize(
+    ("if_match", "status"), [('"1"', 200), ("*", 200), ('"7", "1"', 200), ('W/"1"', 412)]
+)
+def test_if_match_compares_strongly(alice: Client, if_match: str, status: int) -> None:
+    task = alice.create()
+    response = alice.patch(
+        f"/api/v1/tasks/{task['id']}", json={"title": "new"}, headers={"If-Match": if_match}
+    )
+    assert response.status_code == status, response.text
+    assert response.headers["ETag"] == ('"2"' if status == 200 else '"1"')
+
+
 def test_patch_merges_fields_and_bumps_version_and_etag(alice: Client) -> None:
     task = alice.create(description="old", labels=["a"], due_at="2031-01-01T00:00:00Z")
     response = alice.patch(
@@ -60,6 +84,20 @@ def test_patch_merges_fields_and_bumps_version_and_etag(alice: Client) -> None:
     assert patched["title"] == task["title"]
     assert patched["version"] == 2
     assert response.headers["ETag"] == '"2"'
+
+
+def test_patch_with_null_clears_every_optional_field(alice: Client) -> None:
+    task = alice.create(description="old", due_at="2031-01-01T00:00:00Z")
+    response = alice.patch(
+        f"/api/v1/tasks/{task['id']}",
+        json={"description": None, "due_at": None},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert response.status_code == 200, response.text
+    assert (response.json()["description"], response.json()["due_at"]) == (None, None)
+    again = alice.patch(f"/api/v1/tasks/{task['id']}", json={"due_at": None})
+    assert again.status_code == 200, again.text
+    assert again.json()["version"] == 3
 
 
 def test_patch_with_stale_etag_returns_412_and_leaves_the_task_unchanged(alice: Client) -> None:
@@ -125,7 +163,10 @@ def test_delete_with_stale_if_match_returns_412(alice: Client) -> None:
     alice.patch(f"/api/v1/tasks/{task['id']}", json={"priority": "low"})
     response = alice.delete(f"/api/v1/tasks/{task['id']}", headers={"If-Match": '"1"'})
     assert response.status_code == 412
+    assert response.headers["ETag"] == '"2"'
     assert alice.get(f"/api/v1/tasks/{task['id']}").status_code == 200
+    current = alice.delete(f"/api/v1/tasks/{task['id']}", headers={"If-Match": '"2"'})
+    assert current.status_code == 204
 
 
 def test_idempotency_key_replay_returns_the_stored_response_without_a_second_task(

@@ -3,7 +3,7 @@
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Full name: <release>-jaeger unless overridden; the parent chart relies on it. */}}
+{{/* Full name: <release>-<name> unless overridden. The parent's "task-manager.subchartFullname" and "task-manager.subchartName" compute the same names: change them together. */}}
 {{- define "jaeger.fullname" -}}
 {{- if .Values.fullnameOverride }}
 {{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
@@ -18,6 +18,15 @@ app.kubernetes.io/name: {{ include "jaeger.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* Labels of the pod template: no chart or app version, so a chart bump restarts no pod. */}}
+{{- define "jaeger.podLabels" -}}
+{{ include "jaeger.selectorLabels" . }}
+app.kubernetes.io/component: trace-storage
+{{- with .Values.podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
 {{/* Recommended labels. */}}
 {{- define "jaeger.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
@@ -28,9 +37,19 @@ app.kubernetes.io/part-of: task-manager
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
-{{/* Image reference: registry/repository, then @digest or :tag (default appVersion). */}}
+{{/* Pull secrets of the pod: imagePullSecrets and global.imagePullSecrets (set by the parent), each once. */}}
+{{- define "jaeger.imagePullSecrets" -}}
+{{- $secrets := concat .Values.imagePullSecrets (dig "imagePullSecrets" (list) (.Values.global | default dict)) | uniq }}
+{{- with $secrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Image reference: global.imageRegistry or registry, then repository, then @digest or :tag (default appVersion). */}}
 {{- define "jaeger.image" -}}
-{{- $repo := printf "%s/%s" .Values.image.registry .Values.image.repository }}
+{{- $registry := default .Values.image.registry (dig "imageRegistry" "" (.Values.global | default dict)) }}
+{{- $repo := printf "%s/%s" $registry .Values.image.repository }}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" $repo .Values.image.digest }}
 {{- else }}

@@ -3,7 +3,7 @@
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Full name: <release>-otel-collector unless overridden; the parent chart relies on it. */}}
+{{/* Full name: <release>-<name> unless overridden. The parent's "task-manager.subchartFullname" and "task-manager.subchartName" compute the same names: change them together. */}}
 {{- define "otel-collector.fullname" -}}
 {{- if .Values.fullnameOverride }}
 {{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
@@ -18,6 +18,15 @@ app.kubernetes.io/name: {{ include "otel-collector.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* Labels of the pod template: no chart or app version, so a chart bump restarts no pod. */}}
+{{- define "otel-collector.podLabels" -}}
+{{ include "otel-collector.selectorLabels" . }}
+app.kubernetes.io/component: trace-collector
+{{- with .Values.podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
 {{/* Recommended labels. */}}
 {{- define "otel-collector.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
@@ -28,9 +37,19 @@ app.kubernetes.io/part-of: task-manager
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
-{{/* Image reference: registry/repository, then @digest or :tag (default appVersion). */}}
+{{/* Pull secrets of the pod: imagePullSecrets and global.imagePullSecrets (set by the parent), each once. */}}
+{{- define "otel-collector.imagePullSecrets" -}}
+{{- $secrets := concat .Values.imagePullSecrets (dig "imagePullSecrets" (list) (.Values.global | default dict)) | uniq }}
+{{- with $secrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Image reference: global.imageRegistry or registry, then repository, then @digest or :tag (default appVersion). */}}
 {{- define "otel-collector.image" -}}
-{{- $repo := printf "%s/%s" .Values.image.registry .Values.image.repository }}
+{{- $registry := default .Values.image.registry (dig "imageRegistry" "" (.Values.global | default dict)) }}
+{{- $repo := printf "%s/%s" $registry .Values.image.repository }}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" $repo .Values.image.digest }}
 {{- else }}
@@ -41,6 +60,48 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/* Export endpoint: the configured one, or the Jaeger subchart's Service of this release. */}}
 {{- define "otel-collector.exporterEndpoint" -}}
 {{- default (printf "%s-jaeger:4317" .Release.Name) .Values.exporter.endpoint }}
+{{- end }}
+
+{{/* Name of the Secret the chart stores exporter.headers in. */}}
+{{- define "otel-collector.headersSecretName" -}}
+{{- printf "%s-headers" (include "otel-collector.fullname" .) }}
+{{- end }}
+
+{{/* Environment variable carrying one export header's value: x-api-key -> OTLP_HEADER_X_API_KEY. */}}
+{{- define "otel-collector.headerEnvName" -}}
+{{- printf "OTLP_HEADER_%s" (regexReplaceAll "[^A-Z0-9]" (upper .) "_") }}
+{{- end }}
+
+{{/*
+Export headers as YAML `headers: [{header, env, secret, key}]`: each value stays in a Secret (the
+chart's for exporter.headers, the user's for exporter.existingSecretHeaders), reaches the container
+as the variable `env`, and the config names only `${env:<env>}`, never the value.
+*/}}
+{{- define "otel-collector.exportHeaders" -}}
+{{- $e := .Values.exporter }}
+{{- if and $e.existingSecretHeaders (not $e.existingSecret) }}
+{{- fail "otel-collector.exporter.existingSecretHeaders is set but exporter.existingSecret is empty: set the name of the Secret holding those keys" }}
+{{- end }}
+{{- if and $e.existingSecret (not $e.existingSecretHeaders) }}
+{{- fail "otel-collector.exporter.existingSecret is set but exporter.existingSecretHeaders is empty: list the headers to read from it, as {header-name: key}" }}
+{{- end }}
+{{- $entries := list }}
+{{- $secret := include "otel-collector.headersSecretName" . }}
+{{- range $header, $_ := $e.headers }}
+{{- $env := include "otel-collector.headerEnvName" $header }}
+{{- $entries = append $entries (dict "header" $header "env" $env "secret" $secret "key" $env) }}
+{{- end }}
+{{- range $header, $key := $e.existingSecretHeaders }}
+{{- $entries = append $entries (dict "header" $header "env" (include "otel-collector.headerEnvName" $header) "secret" $e.existingSecret "key" $key) }}
+{{- end }}
+{{- $seen := dict }}
+{{- range $entries }}
+{{- if hasKey $seen .env }}
+{{- fail (printf "otel-collector.exporter: headers %q and %q are the same header (both become %s): keep one, in headers or existingSecretHeaders" (get $seen .env) .header .env) }}
+{{- end }}
+{{- $_ := set $seen .env .header }}
+{{- end }}
+{{- toYaml (dict "headers" $entries) }}
 {{- end }}
 
 {{/* The collector configuration: otlp -> memory_limiter, batch -> otlp, with health_check. */}}
@@ -65,9 +126,12 @@ exporters:
     endpoint: {{ include "otel-collector.exporterEndpoint" . }}
     tls:
       insecure: {{ .Values.exporter.insecure }}
-    {{- with .Values.exporter.headers }}
+    {{- with (include "otel-collector.exportHeaders" . | fromYaml).headers }}
+    # Values come from Secrets through the environment; this ConfigMap holds none.
     headers:
-      {{- toYaml . | nindent 6 }}
+      {{- range . }}
+      {{ .header | quote }}: "${env:{{ .env }}}"
+      {{- end }}
     {{- end }}
 extensions:
   health_check:

@@ -11,15 +11,15 @@ from functools import cache
 from typing import Any
 
 from flask import Blueprint, Response
+from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from task_manager import __version__
 from task_manager.models import (
     Health,
-    Priority,
+    IdempotencyKey,
+    ListQuery,
     ProblemDetail,
-    Sort,
-    Status,
     Task,
     TaskCreate,
     TaskPage,
@@ -61,8 +61,30 @@ _IF_MATCH = {
 _AUTH_ERRORS = {"401": _problem("Missing or invalid bearer token.")}
 
 
-def _enum_values(enum: Any) -> list[str]:
-    return [member.value for member in enum]
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """One optional query parameter per field of ``model``, its schema (limits, patterns, enums,
+    default) taken from the model's: the model that validates the query is the one source."""
+    schema = model.model_json_schema()
+    definitions = schema.get("$defs", {})
+    parameters = []
+    for name, field in schema["properties"].items():
+        field = dict(field)
+        field.pop("title", None)
+        # An unset parameter is absent, not null: keep the alternative that is not null.
+        if "anyOf" in field:
+            (value,) = (s for s in field.pop("anyOf") if s != {"type": "null"})
+            field = {**value, **field}
+            if field.get("default", ...) is None:
+                del field["default"]
+        # Enums inline, as clients read them in the parameter.
+        if "$ref" in field:
+            referenced = definitions[field.pop("$ref").rsplit("/", 1)[-1]]
+            field = {k: v for k, v in referenced.items() if k != "title"} | field
+        parameter: dict[str, Any] = {"name": name, "in": "query", "required": False}
+        if "description" in field:
+            parameter["description"] = field.pop("description")
+        parameters.append(parameter | {"schema": field})
+    return parameters
 
 
 def build_document() -> dict[str, Any]:
@@ -75,22 +97,7 @@ def build_document() -> dict[str, Any]:
     )
     components = schemas.get("$defs", {})
     task_json = {"application/json": {"schema": _ref("Task")}}
-    list_params = [
-        {"name": "limit", "in": "query", "required": False,
-         "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
-        {"name": "cursor", "in": "query", "required": False,
-         "description": "`next_cursor` of the previous page.",
-         "schema": {"type": "string", "maxLength": 512}},
-        {"name": "status", "in": "query", "required": False,
-         "schema": {"type": "string", "enum": _enum_values(Status)}},
-        {"name": "priority", "in": "query", "required": False,
-         "schema": {"type": "string", "enum": _enum_values(Priority)}},
-        {"name": "label", "in": "query", "required": False,
-         "schema": {"type": "string", "minLength": 1, "maxLength": 50,
-                    "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]*$"}},
-        {"name": "sort", "in": "query", "required": False,
-         "schema": {"type": "string", "enum": _enum_values(Sort), "default": "created_at"}},
-    ]  # fmt: skip
+    list_params = _query_parameters(ListQuery)
     health = {"application/json": {"schema": _ref("Health")}}
     return {
         "openapi": "3.1.0",
@@ -115,12 +122,7 @@ def build_document() -> dict[str, Any]:
                             "required": False,
                             "description": "Replays return the stored response; the same key "
                             "with a different body is rejected with 422.",
-                            "schema": {
-                                "type": "string",
-                                "minLength": 1,
-                                "maxLength": 255,
-                                "pattern": "^[\\x20-\\x7e]+$",
-                            },
+                            "schema": TypeAdapter(IdempotencyKey).json_schema(),
                         }
                     ],
                     "requestBody": {

@@ -7,7 +7,8 @@ import uuid
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request, url_for
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
+from werkzeug.http import quote_etag
 
 from task_manager.auth import current_principal
 from task_manager.errors import (
@@ -17,7 +18,7 @@ from task_manager.errors import (
     ValidationFailed,
 )
 from task_manager.metrics import Metrics
-from task_manager.models import ListQuery, Task, TaskCreate, TaskFields
+from task_manager.models import IdempotencyKey, ListQuery, Task, TaskCreate, TaskFields
 from task_manager.runtime import runtime
 from task_manager.storage import TaskRepository
 from task_manager.storage.repository import request_hash
@@ -27,6 +28,7 @@ blueprint = Blueprint("tasks", __name__, url_prefix="/api/v1")
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 _UPDATE_RETRIES = 5
+_IDEMPOTENCY_KEY: TypeAdapter[str] = TypeAdapter(IdempotencyKey)
 
 
 def _repo_and_metrics() -> tuple[TaskRepository, Metrics]:
@@ -34,13 +36,14 @@ def _repo_and_metrics() -> tuple[TaskRepository, Metrics]:
     return state.repository, state.metrics
 
 
-def etag(task: Task) -> str:
-    return f'"{task.version}"'
+def _tag(task: Task) -> str:
+    """The task's entity tag, unquoted: its version. Always strong."""
+    return str(task.version)
 
 
 def _task_response(task: Task, status: int = 200) -> Response:
     response = Response(task.model_dump_json(), status=status, mimetype=JSON)
-    response.headers["ETag"] = etag(task)
+    response.set_etag(_tag(task))
     return response
 
 
@@ -74,30 +77,14 @@ def _validate(model: type[Any], data: Any, raw: bytes | None = None) -> Any:
         raise ValidationFailed.from_pydantic(exc) from None
 
 
-def _etag_versions(header: str) -> set[int] | None:
-    """Versions named by an If-Match/If-None-Match header; None means `*`."""
-    versions: set[int] = set()
-    for item in header.split(","):
-        tag = item.strip()
-        if tag == "*":
-            return None
-        if tag.startswith("W/"):
-            continue  # weak tags never match for If-Match (strong comparison)
-        if len(tag) >= 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
-            versions.add(int(tag[1:-1]))
-    return versions
-
-
 def _expected_version(current: Task) -> int:
-    header = request.headers.get("If-Match")
-    if header is None:
-        return current.version
-    versions = _etag_versions(header)
-    if versions is None or current.version in versions:
+    """The version an If-Match names (strong comparison, RFC 9110 13.1.1: a weak tag never
+    matches), or the current one without If-Match; 412 when it names another."""
+    if "If-Match" not in request.headers or request.if_match.contains(_tag(current)):
         return current.version
     raise PreconditionFailed(
         "The task was changed since the version in If-Match; fetch it again.",
-        headers={"ETag": etag(current)},
+        headers={"ETag": quote_etag(_tag(current))},
     )
 
 
@@ -106,11 +93,14 @@ def create_task() -> Response:
     body = _json_body(JSON)
     data: TaskCreate = _validate(TaskCreate, body, request.get_data(cache=True))
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not (1 <= len(key) <= 255 and key.isascii() and key.isprintable()):
-        raise ValidationFailed(
-            "The request has invalid fields.",
-            [{"parameter": "Idempotency-Key", "detail": "Must be 1 to 255 printable ASCII."}],
-        )
+    if key is not None:
+        try:
+            _IDEMPOTENCY_KEY.validate_python(key)
+        except ValidationError:
+            raise ValidationFailed(
+                "The request has invalid fields.",
+                [{"parameter": "Idempotency-Key", "detail": "Must be 1 to 255 printable ASCII."}],
+            ) from None
     repository, metrics = _repo_and_metrics()
     created = repository.create(
         current_principal(),
@@ -147,14 +137,11 @@ def list_tasks() -> Response:
 def get_task(task_id: uuid.UUID) -> Response:
     repository, _ = _repo_and_metrics()
     task = repository.get(current_principal(), task_id)
-    header = request.headers.get("If-None-Match")
-    if header is not None:
-        weak_header = header.replace("W/", "")
-        versions = _etag_versions(weak_header)
-        if versions is None or task.version in versions:
-            response = Response(status=304)
-            response.headers["ETag"] = etag(task)
-            return response
+    # Weak comparison (RFC 9110 13.1.2): W/"1" matches version 1 too.
+    if request.if_none_match.contains_weak(_tag(task)):
+        response = Response(status=304)
+        response.set_etag(_tag(task))
+        return response
     return _task_response(task)
 
 
@@ -189,7 +176,7 @@ def patch_task(task_id: uuid.UUID) -> Response:
         # The body is validated before If-Match is compared: an invalid request is 422 whatever
         # version it names (RFC 9110 evaluates preconditions only for a request that is otherwise
         # acceptable).
-        fields: TaskFields = _validate(TaskFields, _fill_optional(_merge(writable, patch)))
+        fields: TaskFields = _validate(TaskFields, _merge(writable, patch))
         expected = _expected_version(current)
         try:
             task = repository.update(principal, task_id, fields, expected, current.labels)
@@ -200,13 +187,6 @@ def patch_task(task_id: uuid.UUID) -> Response:
         metrics.tasks_updated.inc()
         return _task_response(task)
     raise PreconditionFailed("The task is being changed concurrently; try again.")
-
-
-def _fill_optional(document: Any) -> Any:
-    if isinstance(document, dict):
-        document.setdefault("description", None)
-        document.setdefault("due_at", None)
-    return document
 
 
 @blueprint.delete("/tasks/<uuid:task_id>")

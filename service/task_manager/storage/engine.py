@@ -28,10 +28,6 @@ def normalise_url(raw: str) -> URL:
     return url
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def build_engine(raw_url: str, *, pool_size: int = 8) -> Engine:
     url = normalise_url(raw_url)
     if url.get_backend_name() == "sqlite":

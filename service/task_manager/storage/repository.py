@@ -14,12 +14,14 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from sqlalchemy import (
     BindParameter,
+    Column,
     ColumnElement,
     Connection,
+    DateTime,
     Engine,
     Select,
     and_,
@@ -34,6 +36,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from werkzeug.http import quote_etag
 
 from task_manager.errors import NotFound, PreconditionFailed, ValidationFailed
 from task_manager.models import (
@@ -51,17 +54,15 @@ from task_manager.storage.schema import idempotency_keys, task_labels, tasks
 
 Observer = Callable[[str, float], None]
 
-_TASK_COLUMNS = (
-    tasks.c.id,
-    tasks.c.title,
-    tasks.c.description,
-    tasks.c.status,
-    tasks.c.priority,
-    tasks.c.due_at,
-    tasks.c.labels,
-    tasks.c.created_at,
-    tasks.c.updated_at,
-    tasks.c.version,
+# One list of a task's columns (every column but the owner, each named as the Task field it
+# holds): the SELECTs, the INSERT, the UPDATE and the row mapping all derive from it, so a column
+# added to the table needs no edit here (test_storage checks the names against the models).
+_TASK_COLUMNS = tuple(column for column in tasks.c if column.name != "owner")
+# The columns an update writes: the writable fields, and when they were written.
+_WRITTEN = tuple(
+    column.name
+    for column in _TASK_COLUMNS
+    if column.name in TaskFields.model_fields or column.name == "updated_at"
 )
 
 
@@ -82,14 +83,7 @@ _UPDATE = (
         tasks.c.version == bindparam("expected_version"),
     )
     .values(
-        title=bindparam("new_title"),
-        description=bindparam("new_description"),
-        status=bindparam("new_status"),
-        priority=bindparam("new_priority"),
-        due_at=bindparam("new_due_at"),
-        labels=bindparam("new_labels"),
-        updated_at=bindparam("new_updated_at"),
-        version=tasks.c.version + 1,
+        {name: bindparam("new_" + name) for name in _WRITTEN} | {"version": tasks.c.version + 1}
     )
     .returning(*_TASK_COLUMNS)
 )
@@ -112,28 +106,54 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _utc_required(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _row_to_task(row: Any) -> Task:
+_Convert = Callable[[Any], Any]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _enum_value(member: Status | Priority) -> str:
+    return member.value
+
+
+# How a Task field is stored in its column and read back, where the two differ; timestamps are
+# stored and read as UTC (SQLite keeps no zone).
+_CODECS: dict[str, tuple[_Convert, _Convert]] = {
+    "id": (str, uuid.UUID),
+    "status": (_enum_value, Status),
+    "priority": (_enum_value, Priority),
+    "labels": (json.dumps, json.loads),
+}
+
+
+def _codec(column: Column[Any]) -> tuple[_Convert, _Convert]:
+    if column.name in _CODECS:
+        return _CODECS[column.name]
+    if isinstance(column.type, DateTime):
+        return _utc, _utc
+    return _same, _same
+
+
+_ENCODE = {column.name: _codec(column)[0] for column in _TASK_COLUMNS}
+_DECODE = tuple((column.name, _codec(column)[1]) for column in _TASK_COLUMNS)
+
+
+def _row_to_task(row: Sequence[Any]) -> Task:
     # Rows were validated on their way in: construct without validating them again.
     return Task.model_construct(
-        id=uuid.UUID(row.id),
-        title=row.title,
-        description=row.description,
-        status=Status(row.status),
-        priority=Priority(row.priority),
-        due_at=_utc(row.due_at),
-        labels=json.loads(row.labels),
-        created_at=_utc_required(row.created_at),
-        updated_at=_utc_required(row.updated_at),
-        version=row.version,
+        **{name: decode(value) for (name, decode), value in zip(_DECODE, row, strict=True)}
     )
+
+
+def _task_row(owner: str, task: Task) -> dict[str, Any]:
+    """The INSERT parameters of a task: one per column."""
+    values = {name: encode(getattr(task, name)) for name, encode in _ENCODE.items()}
+    return {"owner": owner, **values}
 
 
 def request_hash(body: Mapping[str, Any]) -> str:
@@ -264,7 +284,7 @@ class TaskRepository:
             rows = connection.execute(
                 select(tasks.c.status, func.count()).group_by(tasks.c.status)
             ).all()
-        counts = {"todo": 0, "in_progress": 0, "done": 0}
+        counts = dict.fromkeys((status.value for status in Status), 0)
         counts.update({status: int(count) for status, count in rows})
         return counts
 
@@ -328,16 +348,14 @@ class TaskRepository:
         now = _now()
         labels = _unique(data.labels)
         task = Task.model_construct(  # from a validated TaskCreate
-            id=uuid.uuid4(),
-            title=data.title,
-            description=data.description,
-            status=data.status,
-            priority=data.priority,
-            due_at=_utc(data.due_at),
-            labels=labels,
-            created_at=now,
-            updated_at=now,
-            version=1,
+            **{
+                **dict(data),
+                "id": uuid.uuid4(),
+                "labels": labels,
+                "created_at": now,
+                "updated_at": now,
+                "version": 1,
+            }
         )
         with self._write() as connection:
             if key is not None:
@@ -345,22 +363,7 @@ class TaskRepository:
                 if replay is not None:
                     return replay
             task_id = str(task.id)
-            connection.execute(
-                _INSERT_TASK,
-                dict(
-                    id=task_id,
-                    owner=owner,
-                    title=task.title,
-                    description=task.description,
-                    status=task.status.value,
-                    priority=task.priority.value,
-                    due_at=task.due_at,
-                    labels=json.dumps(labels),
-                    created_at=now,
-                    updated_at=now,
-                    version=1,
-                ),
-            )
+            connection.execute(_INSERT_TASK, _task_row(owner, task))
             self._insert_labels(connection, task_id, labels)
             if key is not None:
                 connection.execute(
@@ -432,8 +435,9 @@ class TaskRepository:
         ``stored_labels``, when the caller read them at ``expected_version``, spares rewriting
         the label rows when the labels did not change: the UPDATE only matches that version.
         """
-        now = _now()
         labels = _unique(fields.labels)
+        written = dict(fields) | {"labels": labels, "updated_at": _now()}
+        params = {"new_" + name: _ENCODE[name](written[name]) for name in _WRITTEN}
         with self._timed("update"), self._write() as connection:
             row = connection.execute(
                 _UPDATE,
@@ -441,13 +445,7 @@ class TaskRepository:
                     "task_id": str(task_id),
                     "match_owner": owner,
                     "expected_version": expected_version,
-                    "new_title": fields.title,
-                    "new_description": fields.description,
-                    "new_status": fields.status.value,
-                    "new_priority": fields.priority.value,
-                    "new_due_at": _utc(fields.due_at),
-                    "new_labels": json.dumps(labels),
-                    "new_updated_at": now,
+                    **params,
                 },
             ).first()
             if row is None:
@@ -467,7 +465,7 @@ class TaskRepository:
                 self._missing_or_stale(connection, owner, task_id)
 
     @staticmethod
-    def _missing_or_stale(connection: Connection, owner: str, task_id: uuid.UUID) -> Any:
+    def _missing_or_stale(connection: Connection, owner: str, task_id: uuid.UUID) -> NoReturn:
         found = connection.execute(
             select(tasks.c.version).where(tasks.c.id == str(task_id), tasks.c.owner == owner)
         ).first()
@@ -475,5 +473,5 @@ class TaskRepository:
             raise NotFound(f"Task {task_id} does not exist.")
         raise PreconditionFailed(
             "The task was changed since the version in If-Match; fetch it again.",
-            headers={"ETag": f'"{found.version}"'},
+            headers={"ETag": quote_etag(str(found.version))},
         )
