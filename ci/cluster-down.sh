@@ -18,6 +18,14 @@ fi
 for name in kube-scheduler kube-controller-manager kube-apiserver etcd; do
   stop_process "$STATE/pids" "$name"
 done
+# The apiserver's INPUT guard (ci/cluster-up.sh), by the name it recorded.
+chain=$(cat "$STATE/apiserver-chain" 2>/dev/null || true)
+for cmd in iptables ip6tables; do
+  [[ -n "$chain" ]] || break
+  while "$cmd" -D INPUT -p tcp --dport "${chain#TM-APISERVER-}" -j "$chain" 2>/dev/null; do :; done
+  "$cmd" -F "$chain" 2>/dev/null || true
+  "$cmd" -X "$chain" 2>/dev/null || true
+done
 rm -rf "$STATE"
 log "local cluster stopped and .cluster removed"
 ((node_rc == 0)) || die "the node's clean-up failed (exit $node_rc); see above"

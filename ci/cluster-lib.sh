@@ -83,3 +83,6 @@ NODE_RULE_COMMENT="task-manager-node"
 
 # node_ctr ARGS...: ctr against the node's containerd, in the namespace the kubelet uses.
 node_ctr() { "$TOOLS_BIN/ctr" --address "$CONTAINERD_SOCKET" --namespace k8s.io "$@"; }
+
+# prometheus_release: the Prometheus release of the pinned Go module (v0.316.0 is Prometheus v3.16.0).
+prometheus_release() { local v=${PROMETHEUS_VERSION#v0.}; printf 'v%s.%s.%s\n' "${v:0:1}" "$((10#${v:1:2}))" "${v#*.}"; }

@@ -67,6 +67,14 @@ cert "$pki" admin "/O=system:masters/CN=local-cluster-admin" "$CLIENT_CERT_EXT"
 cert "$pki" controller-manager "/CN=system:kube-controller-manager" "$CLIENT_CERT_EXT"
 cert "$pki" scheduler "/CN=system:kube-scheduler" "$CLIENT_CERT_EXT"
 cert "$pki" apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "$CLIENT_CERT_EXT"
+# The aggregation layer (metrics-server's metrics.k8s.io): the apiserver proxies to extension API
+# servers with a front-proxy client certificate from a CA of its own.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=task-manager-front-proxy-ca" \
+  -keyout "$pki/front-proxy-ca.key" -out "$pki/front-proxy-ca.crt" 2>/dev/null
+mkdir -p "$pki/front-proxy"
+cp "$pki/front-proxy-ca.crt" "$pki/front-proxy/ca.crt"
+cp "$pki/front-proxy-ca.key" "$pki/front-proxy/ca.key"
+cert "$pki/front-proxy" front-proxy-client "/CN=front-proxy-client" "$CLIENT_CERT_EXT"
 openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
 openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
 
@@ -85,7 +93,19 @@ start etcd --name local --data-dir "$STATE/etcd" \
 wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 
 # --- kube-apiserver: PodSecurity admission on (also in the default set; named so it can't drift) --
-start kube-apiserver --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
+# Pods reach it as they do on any cluster, through the `kubernetes` Service, whose endpoint is the
+# advertised node IP; it listens on every address, but a chain of its own drops its port on every
+# interface but loopback and the node's bridge.
+apiserver_chain="TM-APISERVER-$APISERVER_PORT"
+printf '%s\n' "$apiserver_chain" >"$STATE/apiserver-chain"
+for cmd in iptables ip6tables; do # it listens dual-stack; pods have IPv4 only
+  "$cmd" -N "$apiserver_chain"
+  "$cmd" -A "$apiserver_chain" -i lo -j RETURN
+  [[ $cmd == ip6tables ]] || iptables -A "$apiserver_chain" -i "$NODE_BRIDGE" -j RETURN
+  "$cmd" -A "$apiserver_chain" -j DROP
+  "$cmd" -I INPUT -p tcp --dport "$APISERVER_PORT" -j "$apiserver_chain"
+done
+start kube-apiserver --bind-address 0.0.0.0 --advertise-address "$NODE_IP" \
   --secure-port "$APISERVER_PORT" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
   --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
   --client-ca-file "$pki/ca.crt" --authorization-mode Node,RBAC \
@@ -94,7 +114,12 @@ start kube-apiserver --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
   --enable-admission-plugins NamespaceLifecycle,LimitRanger,ServiceAccount,PodSecurity,DefaultStorageClass,ResourceQuota,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
   --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
-  --service-cluster-ip-range "$SERVICE_CIDR" --endpoint-reconciler-type none \
+  --service-cluster-ip-range "$SERVICE_CIDR" \
+  --requestheader-client-ca-file "$pki/front-proxy-ca.crt" --requestheader-allowed-names front-proxy-client \
+  --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+  --requestheader-extra-headers-prefix X-Remote-Extra- --enable-aggregator-routing=true \
+  --proxy-client-cert-file "$pki/front-proxy/front-proxy-client.crt" \
+  --proxy-client-key-file "$pki/front-proxy/front-proxy-client.key" \
   --allow-privileged=false --profiling=false --v 1
 wait_for kube-apiserver 120 kubectl get --raw=/readyz
 

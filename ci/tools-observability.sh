@@ -56,9 +56,11 @@ build_otelcol() {
 
 build_otelcol
 # Prometheus and promtool: no replace directives, so plain `go install`. remove_all_sd leaves only
-# the file and http service discovery (we scrape static targets); the web UI assets are not embedded
-# (the builtinassets tag is off), which leaves the HTTP API we use intact.
-go_install prometheus "$PROMETHEUS_VERSION" "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION" -tags remove_all_sd
+# the file and http service discovery, and enable_kubernetes_sd brings back the one the Prometheus
+# Operator's generated config uses in the local cluster (the cache key names the tags); the web UI
+# assets are not embedded (the builtinassets tag is off), which leaves the HTTP API we use intact.
+go_install prometheus "$PROMETHEUS_VERSION-sd-file-http-kubernetes" \
+  "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION" -tags "remove_all_sd enable_kubernetes_sd"
 go_install promtool "$PROMETHEUS_VERSION" "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION" -tags remove_all_sd
 # Jaeger v2: its go.mod carries replace lines, so build inside its own module tree. Without the `ui`
 # tag the query service serves a placeholder page instead of the UI bundle; its HTTP API is complete.

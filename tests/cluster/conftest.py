@@ -37,6 +37,8 @@ RESTRICTED = {
     f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn", "audit")
 }
 API_LABELS = "app.kubernetes.io/name=task-manager,app.kubernetes.io/component=api"
+# The local node's containerd (CONTAINERD_SOCKET in ci/cluster-lib.sh).
+NODE_CONTAINERD_SOCKET = "/run/task-manager-node/containerd/containerd.sock"
 
 
 @dataclass(frozen=True)
@@ -86,11 +88,12 @@ def cluster() -> Iterator[Cluster]:
 
 
 def kubectl(
-    cluster: Cluster, *args: str, timeout: float = 120, check: bool = True
+    cluster: Cluster, *args: str, timeout: float = 120, check: bool = True, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    """The pinned kubectl against the cluster under test."""
+    """The pinned kubectl against the cluster under test (stdin for `apply -f -` and the like)."""
     result = subprocess.run(
         [_bin("kubectl"), "--kubeconfig", cluster.kubeconfig, *args],
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,

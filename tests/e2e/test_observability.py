@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 from stack import NAMESPACE, Stack, Traffic
+from support.dashboards import dashboard_variables, substitute
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "grafana-dashboards").glob("*.json"))
@@ -180,43 +181,12 @@ def scraped(stack: Stack, traffic: Traffic) -> float:
     return deadline
 
 
-def label_values(stack: Stack, query: str) -> list[str]:
-    """Grafana's label_values(selector, label) through Prometheus' label values API."""
-    m = re.fullmatch(r"label_values\((?:(.+),\s*)?(\w+)\)", query.strip())
-    assert m, query
-    params = {"match[]": m[1]} if m[1] else {}
-    r = requests.get(
-        f"{stack.prometheus_url}/api/v1/label/{m[2]}/values", params=params, timeout=10
-    )
-    return r.json()["data"]  # type: ignore[no-any-return]
-
-
-def substitute(expr: str, values: dict[str, str]) -> str:
-    for name, value in sorted(values.items(), key=lambda kv: -len(kv[0])):
-        expr = expr.replace("${" + name + "}", value).replace("$" + name, value)
-    return expr
-
-
-def dashboard_variables(stack: Stack, dashboard: dict[str, Any]) -> dict[str, str]:
-    """Resolves the dashboard's query variables in order, as Grafana does: first value for a
-    single-value variable, every value (regex alternation) for a multi-value one."""
-    values: dict[str, str] = {}
-    for var in dashboard["templating"]["list"]:
-        if var["type"] != "query":
-            continue
-        options = label_values(stack, substitute(var["query"]["query"], values))
-        assert options, f"{dashboard['uid']}: variable {var['name']} has no values"
-        values[var["name"]] = "|".join(options) if var.get("multi") else options[0]
-    interval = max(stack.scrape_interval_seconds(stack.app), 15)
-    # $__rate_interval = max($__interval + scrape interval, 4 * scrape interval) in Grafana.
-    values["__rate_interval"] = f"{int(4 * interval)}s"
-    return values
-
-
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
 def test_every_dashboard_query_returns_series(stack: Stack, scraped: float, path: Path) -> None:
     dashboard = json.loads(path.read_text())
-    values = dashboard_variables(stack, dashboard)
+    values = dashboard_variables(
+        stack.prometheus_url, dashboard, stack.scrape_interval_seconds(stack.app)
+    )
     assert values.get("namespace") == NAMESPACE
     empty = []
     for panel in dashboard["panels"]:
