@@ -38,7 +38,7 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/part-of: task-manager
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- with .Values.commonLabels }}
-{{ toYaml . }}
+{{ tpl (toYaml .) $ }}
 {{- end }}
 {{- end }}
 
@@ -52,7 +52,7 @@ app.kubernetes.io/name: {{ include "task-manager.name" .root }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- with .root.Values.commonLabels }}
-{{ toYaml . }}
+{{ tpl (toYaml .) $.root }}
 {{- end }}
 {{- with .root.Values.podLabels }}
 {{ toYaml . }}
@@ -63,6 +63,21 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "task-manager.labels" -}}
 {{ include "task-manager.baseLabels" . }}
 app.kubernetes.io/component: api
+{{- end }}
+
+{{/*
+metadata.annotations of a resource, for dict "root" . "annotations" MAP: commonAnnotations plus MAP (which
+wins on a shared key, so hook and keep annotations stay), each value rendered with tpl; nothing when
+both are empty.
+*/}}
+{{- define "task-manager.annotations" -}}
+{{- $all := merge (dict) (.annotations | default dict) (.root.Values.commonAnnotations | default dict) }}
+{{- with $all }}
+annotations:
+  {{- range $key, $value := . }}
+  {{ $key }}: {{ tpl (toString $value) $.root | quote }}
+  {{- end }}
+{{- end }}
 {{- end }}
 
 {{/* Name of the ServiceAccount the API pods run as. */}}

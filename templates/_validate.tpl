@@ -13,15 +13,17 @@ Called once from the Deployment, so it runs on every install, upgrade, template 
 {{- if and (eq .Values.database.type "postgresql") (not .Values.database.postgresql.url) (not .Values.database.postgresql.existingSecret) }}
 {{- fail "database.type=postgresql needs a database URL: set database.postgresql.url or database.postgresql.existingSecret" }}
 {{- end }}
-{{- $monitoring := .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}
+{{- /* helm template (Argo CD, Flux, CI) sees no cluster APIs unless told: global.assumeCrdsInstalled says they exist. */}}
+{{- $assume := dig "assumeCrdsInstalled" false (.Values.global | default dict) }}
+{{- $monitoring := or (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1") $assume }}
 {{- if and .Values.metrics.serviceMonitor.enabled (not $monitoring) }}
-{{- fail "metrics.serviceMonitor.enabled=true but the cluster has no monitoring.coreos.com/v1 API: install the Prometheus Operator CRDs (e.g. kube-prometheus-stack) or set metrics.serviceMonitor.enabled=false" }}
+{{- fail "metrics.serviceMonitor.enabled=true but the cluster has no monitoring.coreos.com/v1 API: install the Prometheus Operator CRDs (e.g. kube-prometheus-stack), set global.assumeCrdsInstalled=true if the cluster has them and helm cannot see it (helm template), or set metrics.serviceMonitor.enabled=false" }}
 {{- end }}
 {{- if and .Values.metrics.prometheusRule.enabled (not $monitoring) }}
-{{- fail "metrics.prometheusRule.enabled=true but the cluster has no monitoring.coreos.com/v1 API: install the Prometheus Operator CRDs (e.g. kube-prometheus-stack) or set metrics.prometheusRule.enabled=false" }}
+{{- fail "metrics.prometheusRule.enabled=true but the cluster has no monitoring.coreos.com/v1 API: install the Prometheus Operator CRDs (e.g. kube-prometheus-stack), set global.assumeCrdsInstalled=true if the cluster has them and helm cannot see it (helm template), or set metrics.prometheusRule.enabled=false" }}
 {{- end }}
-{{- if and .Values.httpRoute.enabled (not (.Capabilities.APIVersions.Has "gateway.networking.k8s.io/v1")) }}
-{{- fail "httpRoute.enabled=true but the cluster has no gateway.networking.k8s.io/v1 API: install the Gateway API CRDs or set httpRoute.enabled=false" }}
+{{- if and .Values.httpRoute.enabled (not (or (.Capabilities.APIVersions.Has "gateway.networking.k8s.io/v1") $assume)) }}
+{{- fail "httpRoute.enabled=true but the cluster has no gateway.networking.k8s.io/v1 API: install the Gateway API CRDs, set global.assumeCrdsInstalled=true if the cluster has them and helm cannot see it (helm template), or set httpRoute.enabled=false" }}
 {{- end }}
 {{- $collector := index .Values "otel-collector" }}
 {{- if and $collector.enabled .Values.jaeger.enabled (not $collector.exporter.endpoint) }}
@@ -30,6 +32,9 @@ Called once from the Deployment, so it runs on every install, upgrade, template 
 {{- if ne $jaeger (printf "%s-jaeger" .Release.Name) }}
 {{- fail (printf "otel-collector.exporter.endpoint is empty, so the collector exports to <release>-jaeger, but Jaeger is named %s: set otel-collector.exporter.endpoint=%s:4317" $jaeger $jaeger) }}
 {{- end }}
+{{- end }}
+{{- if and .Values.auth.enabled (not .Values.auth.generateToken) (not .Values.auth.existingSecret) (not .Values.auth.tokens) }}
+{{- fail "auth.generateToken=false but no token is given: set auth.existingSecret (a Secret you manage, e.g. a SealedSecret or ExternalSecret) or auth.tokens" }}
 {{- end }}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
 {{- fail (printf "autoscaling.minReplicas=%d is above autoscaling.maxReplicas=%d" (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
