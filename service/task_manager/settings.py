@@ -7,14 +7,21 @@ no other module reads ``os.environ``. docs/configuration.md is generated from th
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 ENV_PREFIX = "TASK_MANAGER_"
 
@@ -42,8 +49,28 @@ class ConfigError(Exception):
         self.problem = problem
 
 
-def _otel(name: str) -> AliasChoices:
-    return AliasChoices(name)
+# The environment from_env() was given; the env source reads it instead of os.environ.
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("environ", default=None)
+
+
+class _EnvironSource(EnvSettingsSource):
+    """pydantic-settings' env source (env_prefix, validation_alias, case-insensitive names) over
+    an explicit mapping, so tests and the process environment take exactly the same path."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.env_vars = parse_env_vars(
+            environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+
+@contextmanager
+def _reading(environ: Mapping[str, str]) -> Iterator[None]:
+    token = _ENVIRON.set(environ)
+    try:
+        yield
+    finally:
+        _ENVIRON.reset(token)
 
 
 class Settings(BaseSettings):
@@ -105,12 +132,12 @@ class Settings(BaseSettings):
 
     otel_service_name: str = Field(
         default="task-manager",
-        validation_alias=_otel("OTEL_SERVICE_NAME"),
+        validation_alias="OTEL_SERVICE_NAME",
         description="service.name resource attribute of spans.",
     )
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None,
-        validation_alias=_otel("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
         description=(
             "Base URL of the OTLP/HTTP receiver (e.g. `http://collector:4318`); traces go to "
             "`<endpoint>/v1/traces`. Tracing is off when neither endpoint variable is set."
@@ -118,34 +145,34 @@ class Settings(BaseSettings):
     )
     otel_exporter_otlp_traces_endpoint: str | None = Field(
         default=None,
-        validation_alias=_otel("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+        validation_alias="OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
         description="Full URL for traces; overrides OTEL_EXPORTER_OTLP_ENDPOINT.",
     )
     otel_exporter_otlp_protocol: Literal["http/protobuf"] = Field(
         default="http/protobuf",
-        validation_alias=_otel("OTEL_EXPORTER_OTLP_PROTOCOL"),
+        validation_alias="OTEL_EXPORTER_OTLP_PROTOCOL",
         description="OTLP transport; only `http/protobuf` is supported.",
     )
     otel_exporter_otlp_headers: SecretStr | None = Field(
         default=None,
-        validation_alias=_otel("OTEL_EXPORTER_OTLP_HEADERS"),
+        validation_alias="OTEL_EXPORTER_OTLP_HEADERS",
         description="`key=value,...` headers sent with each export. Treated as a secret.",
     )
     otel_traces_sampler: Sampler = Field(
         default="parentbased_always_on",
-        validation_alias=_otel("OTEL_TRACES_SAMPLER"),
+        validation_alias="OTEL_TRACES_SAMPLER",
         description="Sampler name as in the OpenTelemetry specification.",
     )
     otel_traces_sampler_arg: float | None = Field(
         default=None,
         ge=0,
         le=1,
-        validation_alias=_otel("OTEL_TRACES_SAMPLER_ARG"),
+        validation_alias="OTEL_TRACES_SAMPLER_ARG",
         description="Ratio for the `traceidratio` samplers (default 1.0).",
     )
     otel_resource_attributes: str | None = Field(
         default=None,
-        validation_alias=_otel("OTEL_RESOURCE_ATTRIBUTES"),
+        validation_alias="OTEL_RESOURCE_ATTRIBUTES",
         description="Extra resource attributes, `key=value,...`.",
     )
     # Lower than the SDK's 5000 ms and 512 spans: spans wait less in memory (about 2 MB less RSS
@@ -154,19 +181,19 @@ class Settings(BaseSettings):
         default=1000,
         ge=1,
         le=60_000,
-        validation_alias=_otel("OTEL_BSP_SCHEDULE_DELAY"),
+        validation_alias="OTEL_BSP_SCHEDULE_DELAY",
         description="Milliseconds between span exports (the SDK's default is 5000).",
     )
     otel_bsp_max_export_batch_size: int = Field(
         default=128,
         ge=1,
         le=2048,
-        validation_alias=_otel("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
+        validation_alias="OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
         description="Most spans per export (the SDK's default is 512; the queue holds 2048).",
     )
     otel_sdk_disabled: bool = Field(
         default=False,
-        validation_alias=_otel("OTEL_SDK_DISABLED"),
+        validation_alias="OTEL_SDK_DISABLED",
         description="`true` turns tracing off even when an endpoint is set.",
     )
 
@@ -179,9 +206,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # from_env() maps the environment explicitly, so an explicit mapping (tests, check-config)
-        # and the process environment go through exactly the same path.
-        return (init_settings,)
+        # Only the environment: no .env file or secrets directory is ever consulted.
+        environ = _ENVIRON.get()
+        if environ is not None:
+            env_settings = _EnvironSource(settings_cls, environ)
+        return (init_settings, env_settings)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -210,19 +239,15 @@ class Settings(BaseSettings):
 
         Raises ConfigError naming the first bad variable.
         """
-        env = dict(os.environ if environ is None else environ)
-        known = {name.upper(): name for name in known_environment_variables()}
-        values: dict[str, Any] = {}
-        for key, value in env.items():
-            if key.upper() in known:
-                field = _field_for_variable(known[key.upper()])
-                values[_init_key(field)] = value
         try:
-            return cls.model_validate(values)
+            if environ is None:
+                return cls()
+            with _reading(environ):
+                return cls()
         except ValidationError as exc:
             error = exc.errors()[0]
             loc = str(error["loc"][0]) if error["loc"] else ""
-            variable = loc if loc in known else environment_variable(loc)
+            variable = loc if loc in known_environment_variables() else environment_variable(loc)
             raise ConfigError(variable, error["msg"]) from None
 
     @property
@@ -265,23 +290,9 @@ def _redact(name: str, secret: str) -> str:
 def environment_variable(field: str) -> str:
     """Name of the environment variable that sets ``field``."""
     info = Settings.model_fields.get(field)
-    if info is not None and isinstance(info.validation_alias, AliasChoices):
-        first = info.validation_alias.choices[0]
-        if isinstance(first, str):
-            return first
+    if info is not None and isinstance(info.validation_alias, str):
+        return info.validation_alias
     return ENV_PREFIX + field.upper()
-
-
-def _init_key(field: str) -> str:
-    variable = environment_variable(field)
-    return variable if not variable.startswith(ENV_PREFIX) else field
-
-
-def _field_for_variable(variable: str) -> str:
-    for field in Settings.model_fields:
-        if environment_variable(field) == variable:
-            return field
-    raise KeyError(variable)
 
 
 def known_environment_variables() -> frozenset[str]:
