@@ -258,7 +258,8 @@ class Settings(BaseSettings):
         if self.otel_exporter_otlp_traces_endpoint:
             return self.otel_exporter_otlp_traces_endpoint
         if self.otel_exporter_otlp_endpoint:
-            return self.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+            # As the OTLP exporter resolves it: one trailing slash dropped.
+            return self.otel_exporter_otlp_endpoint.removesuffix("/") + "/v1/traces"
         return None
 
     def redacted(self) -> dict[str, str]:
