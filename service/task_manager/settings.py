@@ -2,7 +2,7 @@
 
 Settings are built once from the environment at start-up (``Settings.from_env()``) and passed down;
 no other module reads ``os.environ``. docs/configuration.md is generated from the field list
-(``render_configuration_markdown``) and a test fails when the committed copy is stale.
+(task_manager.configuration_doc) and a test fails when the committed copy is stale.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -299,70 +298,3 @@ def environment_variable(field: str) -> str:
 def known_environment_variables() -> frozenset[str]:
     """Every environment variable the service reads (TASK_MANAGER_* and the OTEL_* it honours)."""
     return frozenset(environment_variable(field) for field in Settings.model_fields)
-
-
-@dataclass(frozen=True)
-class VariableDoc:
-    """One row of docs/configuration.md."""
-
-    variable: str
-    type: str
-    default: str
-    description: str
-
-
-def _type_name(annotation: Any) -> str:
-    text = getattr(annotation, "__name__", None) or str(annotation)
-    text = str(annotation) if "[" in str(annotation) or "|" in str(annotation) else text
-    return (
-        text.replace("typing.", "")
-        .replace("pydantic.types.", "")
-        .replace("pathlib.", "")
-        .replace("NoneType", "None")
-    )
-
-
-def variable_docs() -> list[VariableDoc]:
-    """Documentation of each variable, in declaration order."""
-    rows = []
-    for name, info in Settings.model_fields.items():
-        default = info.default
-        if isinstance(default, SecretStr):
-            default = default.get_secret_value()
-        if isinstance(default, bool):
-            shown = str(default).lower()
-        elif default is None:
-            shown = "(unset)"
-        else:
-            shown = str(default)
-        rows.append(
-            VariableDoc(
-                variable=environment_variable(name),
-                type=_type_name(info.annotation),
-                default=shown,
-                description=info.description or "",
-            )
-        )
-    return rows
-
-
-def render_configuration_markdown() -> str:
-    """The text of docs/configuration.md."""
-    lines = [
-        "# Configuration",
-        "",
-        "<!-- Generated from service/task_manager/settings.py by "
-        "`task-manager check-config --markdown`; a test fails when it is stale. -->",
-        "",
-        "The service reads only these environment variables. `task-manager check-config` prints",
-        "the effective values (secrets redacted) and exits 2 naming the variable when one is",
-        "invalid. Boolean values accept `true`/`false`, `1`/`0`, `yes`/`no`.",
-        "",
-        "| Variable | Type | Default | Description |",
-        "| --- | --- | --- | --- |",
-    ]
-    for row in variable_docs():
-        typ = row.type.replace("|", "\\|")
-        lines.append(f"| `{row.variable}` | `{typ}` | `{row.default}` | {row.description} |")
-    lines.append("")
-    return "\n".join(lines)
