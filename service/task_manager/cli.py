@@ -8,8 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from task_manager import __version__
+from task_manager.configuration_doc import render_configuration_markdown
 from task_manager.logging import configure_logging
-from task_manager.settings import ConfigError, Settings, render_configuration_markdown
+from task_manager.settings import ConfigError, Settings
 
 log = logging.getLogger("task_manager.cli")
 

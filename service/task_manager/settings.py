@@ -2,19 +2,25 @@
 
 Settings are built once from the environment at start-up (``Settings.from_env()``) and passed down;
 no other module reads ``os.environ``. docs/configuration.md is generated from the field list
-(``render_configuration_markdown``) and a test fails when the committed copy is stale.
+(task_manager.configuration_doc) and a test fails when the committed copy is stale.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 ENV_PREFIX = "TASK_MANAGER_"
 
@@ -42,8 +48,28 @@ class ConfigError(Exception):
         self.problem = problem
 
 
-def _otel(name: str) -> AliasChoices:
-    return AliasChoices(name)
+# The environment from_env() was given; the env source reads it instead of os.environ.
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("environ", default=None)
+
+
+class _EnvironSource(EnvSettingsSource):
+    """pydantic-settings' env source (env_prefix, validation_alias, case-insensitive names) over
+    an explicit mapping, so tests and the process environment take exactly the same path."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.env_vars = parse_env_vars(
+            environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+
+@contextmanager
+def _reading(environ: Mapping[str, str]) -> Iterator[None]:
+    token = _ENVIRON.set(environ)
+    try:
+        yield
+    finally:
+        _ENVIRON.reset(token)
 
 
 class Settings(BaseSettings):
@@ -105,12 +131,12 @@ class Settings(BaseSettings):
 
     otel_service_name: str = Field(
         default="task-manager",
-        validation_alias=_otel("OTEL_SERVICE_NAME"),
+        validation_alias="OTEL_SERVICE_NAME",
         description="service.name resource attribute of spans.",
     )
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None,
-        validation_alias=_otel("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
         description=(
             "Base URL of the OTLP/HTTP receiver (e.g. `http://collector:4318`); traces go to "
             "`<endpoint>/v1/traces`. Tracing is off when neither endpoint variable is set."
@@ -118,34 +144,34 @@ class Settings(BaseSettings):
     )
     otel_exporter_otlp_traces_endpoint: str | None = Field(
         default=None,
-        validation_alias=_otel("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+        validation_alias="OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
         description="Full URL for traces; overrides OTEL_EXPORTER_OTLP_ENDPOINT.",
     )
     otel_exporter_otlp_protocol: Literal["http/protobuf"] = Field(
         default="http/protobuf",
-        validation_alias=_otel("OTEL_EXPORTER_OTLP_PROTOCOL"),
+        validation_alias="OTEL_EXPORTER_OTLP_PROTOCOL",
         description="OTLP transport; only `http/protobuf` is supported.",
     )
     otel_exporter_otlp_headers: SecretStr | None = Field(
         default=None,
-        validation_alias=_otel("OTEL_EXPORTER_OTLP_HEADERS"),
+        validation_alias="OTEL_EXPORTER_OTLP_HEADERS",
         description="`key=value,...` headers sent with each export. Treated as a secret.",
     )
     otel_traces_sampler: Sampler = Field(
         default="parentbased_always_on",
-        validation_alias=_otel("OTEL_TRACES_SAMPLER"),
+        validation_alias="OTEL_TRACES_SAMPLER",
         description="Sampler name as in the OpenTelemetry specification.",
     )
     otel_traces_sampler_arg: float | None = Field(
         default=None,
         ge=0,
         le=1,
-        validation_alias=_otel("OTEL_TRACES_SAMPLER_ARG"),
+        validation_alias="OTEL_TRACES_SAMPLER_ARG",
         description="Ratio for the `traceidratio` samplers (default 1.0).",
     )
     otel_resource_attributes: str | None = Field(
         default=None,
-        validation_alias=_otel("OTEL_RESOURCE_ATTRIBUTES"),
+        validation_alias="OTEL_RESOURCE_ATTRIBUTES",
         description="Extra resource attributes, `key=value,...`.",
     )
     # Lower than the SDK's 5000 ms and 512 spans: spans wait less in memory (about 2 MB less RSS
@@ -154,19 +180,19 @@ class Settings(BaseSettings):
         default=1000,
         ge=1,
         le=60_000,
-        validation_alias=_otel("OTEL_BSP_SCHEDULE_DELAY"),
+        validation_alias="OTEL_BSP_SCHEDULE_DELAY",
         description="Milliseconds between span exports (the SDK's default is 5000).",
     )
     otel_bsp_max_export_batch_size: int = Field(
         default=128,
         ge=1,
         le=2048,
-        validation_alias=_otel("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
+        validation_alias="OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
         description="Most spans per export (the SDK's default is 512; the queue holds 2048).",
     )
     otel_sdk_disabled: bool = Field(
         default=False,
-        validation_alias=_otel("OTEL_SDK_DISABLED"),
+        validation_alias="OTEL_SDK_DISABLED",
         description="`true` turns tracing off even when an endpoint is set.",
     )
 
@@ -179,9 +205,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # from_env() maps the environment explicitly, so an explicit mapping (tests, check-config)
-        # and the process environment go through exactly the same path.
-        return (init_settings,)
+        # Only the environment: no .env file or secrets directory is ever consulted.
+        environ = _ENVIRON.get()
+        if environ is not None:
+            env_settings = _EnvironSource(settings_cls, environ)
+        return (init_settings, env_settings)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -210,19 +238,15 @@ class Settings(BaseSettings):
 
         Raises ConfigError naming the first bad variable.
         """
-        env = dict(os.environ if environ is None else environ)
-        known = {name.upper(): name for name in known_environment_variables()}
-        values: dict[str, Any] = {}
-        for key, value in env.items():
-            if key.upper() in known:
-                field = _field_for_variable(known[key.upper()])
-                values[_init_key(field)] = value
         try:
-            return cls.model_validate(values)
+            if environ is None:
+                return cls()
+            with _reading(environ):
+                return cls()
         except ValidationError as exc:
             error = exc.errors()[0]
             loc = str(error["loc"][0]) if error["loc"] else ""
-            variable = loc if loc in known else environment_variable(loc)
+            variable = loc if loc in known_environment_variables() else environment_variable(loc)
             raise ConfigError(variable, error["msg"]) from None
 
     @property
@@ -233,7 +257,8 @@ class Settings(BaseSettings):
         if self.otel_exporter_otlp_traces_endpoint:
             return self.otel_exporter_otlp_traces_endpoint
         if self.otel_exporter_otlp_endpoint:
-            return self.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+            # As the OTLP exporter resolves it: one trailing slash dropped.
+            return self.otel_exporter_otlp_endpoint.removesuffix("/") + "/v1/traces"
         return None
 
     def redacted(self) -> dict[str, str]:
@@ -265,92 +290,11 @@ def _redact(name: str, secret: str) -> str:
 def environment_variable(field: str) -> str:
     """Name of the environment variable that sets ``field``."""
     info = Settings.model_fields.get(field)
-    if info is not None and isinstance(info.validation_alias, AliasChoices):
-        first = info.validation_alias.choices[0]
-        if isinstance(first, str):
-            return first
+    if info is not None and isinstance(info.validation_alias, str):
+        return info.validation_alias
     return ENV_PREFIX + field.upper()
-
-
-def _init_key(field: str) -> str:
-    variable = environment_variable(field)
-    return variable if not variable.startswith(ENV_PREFIX) else field
-
-
-def _field_for_variable(variable: str) -> str:
-    for field in Settings.model_fields:
-        if environment_variable(field) == variable:
-            return field
-    raise KeyError(variable)
 
 
 def known_environment_variables() -> frozenset[str]:
     """Every environment variable the service reads (TASK_MANAGER_* and the OTEL_* it honours)."""
     return frozenset(environment_variable(field) for field in Settings.model_fields)
-
-
-@dataclass(frozen=True)
-class VariableDoc:
-    """One row of docs/configuration.md."""
-
-    variable: str
-    type: str
-    default: str
-    description: str
-
-
-def _type_name(annotation: Any) -> str:
-    text = getattr(annotation, "__name__", None) or str(annotation)
-    text = str(annotation) if "[" in str(annotation) or "|" in str(annotation) else text
-    return (
-        text.replace("typing.", "")
-        .replace("pydantic.types.", "")
-        .replace("pathlib.", "")
-        .replace("NoneType", "None")
-    )
-
-
-def variable_docs() -> list[VariableDoc]:
-    """Documentation of each variable, in declaration order."""
-    rows = []
-    for name, info in Settings.model_fields.items():
-        default = info.default
-        if isinstance(default, SecretStr):
-            default = default.get_secret_value()
-        if isinstance(default, bool):
-            shown = str(default).lower()
-        elif default is None:
-            shown = "(unset)"
-        else:
-            shown = str(default)
-        rows.append(
-            VariableDoc(
-                variable=environment_variable(name),
-                type=_type_name(info.annotation),
-                default=shown,
-                description=info.description or "",
-            )
-        )
-    return rows
-
-
-def render_configuration_markdown() -> str:
-    """The text of docs/configuration.md."""
-    lines = [
-        "# Configuration",
-        "",
-        "<!-- Generated from service/task_manager/settings.py by "
-        "`task-manager check-config --markdown`; a test fails when it is stale. -->",
-        "",
-        "The service reads only these environment variables. `task-manager check-config` prints",
-        "the effective values (secrets redacted) and exits 2 naming the variable when one is",
-        "invalid. Boolean values accept `true`/`false`, `1`/`0`, `yes`/`no`.",
-        "",
-        "| Variable | Type | Default | Description |",
-        "| --- | --- | --- | --- |",
-    ]
-    for row in variable_docs():
-        typ = row.type.replace("|", "\\|")
-        lines.append(f"| `{row.variable}` | `{typ}` | `{row.default}` | {row.description} |")
-    lines.append("")
-    return "\n".join(lines)

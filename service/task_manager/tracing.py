@@ -1,4 +1,10 @@
-"""OpenTelemetry tracing configured only from the OTEL_* settings; off when no endpoint is set."""
+"""OpenTelemetry tracing, off when no OTLP endpoint is set.
+
+Settings validates and documents the OTEL_* variables (check-config fails on a bad one); the SDK
+reads them itself: Resource.create() the resource attributes and service name, TracerProvider the
+sampler, the OTLP exporter its endpoint and headers, BatchSpanProcessor the OTEL_BSP_* it is not
+given here.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +18,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import (
-    ALWAYS_OFF,
-    ALWAYS_ON,
-    Decision,
-    ParentBased,
-    Sampler,
-    SamplingResult,
-    TraceIdRatioBased,
-)
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
@@ -32,15 +30,6 @@ log = logging.getLogger(__name__)
 
 # Probes and metrics are never traced: regexes (comma-separated) searched in the full request URL.
 EXCLUDED_URLS = r"^[a-z]+://[^/]+/(livez|readyz|metrics)/?(\?.*)?$"
-
-
-def _pairs(text: str | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in (text or "").split(","):
-        key, sep, value = item.partition("=")
-        if sep and key.strip():
-            out[key.strip()] = value.strip()
-    return out
 
 
 class _NoRootClientSpans(Sampler):
@@ -73,17 +62,20 @@ class _NoRootClientSpans(Sampler):
         return f"NoRootClientSpans{{{self._delegate.get_description()}}}"
 
 
-def _sampler(settings: Settings) -> Sampler:
-    ratio = 1.0 if settings.otel_traces_sampler_arg is None else settings.otel_traces_sampler_arg
-    samplers: dict[str, Sampler] = {
-        "always_on": ALWAYS_ON,
-        "always_off": ALWAYS_OFF,
-        "traceidratio": TraceIdRatioBased(ratio),
-        "parentbased_always_on": ParentBased(ALWAYS_ON),
-        "parentbased_always_off": ParentBased(ALWAYS_OFF),
-        "parentbased_traceidratio": ParentBased(TraceIdRatioBased(ratio)),
-    }
-    return _NoRootClientSpans(samplers[settings.otel_traces_sampler])
+def _environment_sampler() -> Sampler:
+    """The sampler named by OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, as the SDK builds it.
+
+    A TracerProvider given no sampler picks it from the environment; its helper for that is
+    private, so the public door is a provider made only to read its ``sampler``."""
+    return TracerProvider(resource=Resource.get_empty(), shutdown_on_exit=False).sampler
+
+
+def _resource(settings: Settings, version: str) -> Resource:
+    """Resource.create() reads OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME. The service name
+    is passed as well because its default here is ``task-manager``, not ``unknown_service``; the
+    version is only a default, which OTEL_RESOURCE_ATTRIBUTES may override."""
+    detected = Resource.create({SERVICE_NAME: settings.otel_service_name})
+    return Resource({SERVICE_VERSION: version}).merge(detected)
 
 
 def _trace_engine(engine: Engine, provider: TracerProvider) -> None:
@@ -125,18 +117,15 @@ def setup_tracing(settings: Settings, app: Flask, engine: Engine, version: str) 
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
-    attributes: dict[str, str] = _pairs(settings.otel_resource_attributes)
-    attributes[SERVICE_NAME] = settings.otel_service_name
-    attributes.setdefault(SERVICE_VERSION, version)
-    provider = TracerProvider(resource=Resource(attributes), sampler=_sampler(settings))
-    headers = _pairs(
-        settings.otel_exporter_otlp_headers.get_secret_value()
-        if settings.otel_exporter_otlp_headers
-        else None
+    provider = TracerProvider(
+        resource=_resource(settings, version),
+        sampler=_NoRootClientSpans(_environment_sampler()),
     )
+    # The exporter reads OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT and _HEADERS (percent-decoded) itself.
+    # The batch settings are passed because the service's defaults are lower than the SDK's.
     provider.add_span_processor(
         BatchSpanProcessor(
-            OTLPSpanExporter(endpoint=endpoint, headers=headers or None),
+            OTLPSpanExporter(),
             schedule_delay_millis=settings.otel_bsp_schedule_delay,
             max_export_batch_size=settings.otel_bsp_max_export_batch_size,
         )

@@ -9,7 +9,8 @@ import requests
 from support.paths import REPO_ROOT
 from support.service import Service
 from task_manager.api.openapi import document_json
-from task_manager.settings import known_environment_variables, render_configuration_markdown
+from task_manager.configuration_doc import render_configuration_markdown
+from task_manager.settings import known_environment_variables
 
 DOCS = REPO_ROOT / "docs"
 
