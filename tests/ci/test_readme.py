@@ -154,12 +154,23 @@ def section(markdown: str, heading: str) -> str:
     return match[1] if match else ""
 
 
+# README sections whose commands a test runs exactly as written, by the test that does it:
+# tests/ci/test_readme_api.py against a real service, tests/chart/test_gitops.py with pinned helm.
+RUN_LIVE = {
+    "API": "tests/ci/test_readme_api.py",
+    "GitOps (Argo CD and Flux)": "tests/chart/test_gitops.py",
+}
+
+
 def run_live(readme: str, root: Path) -> set[str]:
-    """Commands of the README's API section: tests/ci/test_readme_api.py runs them against a real
-    service, so they count as exercised when that test is there."""
-    if not (root / "tests" / "ci" / "test_readme_api.py").is_file():
-        return set()
-    return {c for block in shell_blocks(section(readme, "API")) for c in commands(block)}
+    """Commands of the README sections in RUN_LIVE whose test is there: they count as exercised."""
+    return {
+        c
+        for heading, test in RUN_LIVE.items()
+        if (root / test).is_file()
+        for block in shell_blocks(section(readme, heading))
+        for c in commands(block)
+    }
 
 
 def unexercised(readme: str, root: Path) -> list[str]:
