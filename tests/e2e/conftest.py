@@ -1,8 +1,8 @@
 """Fixtures of the end-to-end tier: the chart's observability stack on loopback ports.
 
 `stack` renders the chart with values-dev.yaml and starts real Jaeger, the real collector (with the
-rendered config), the app (with the rendered OTEL_* env) and a real Prometheus (with scrape jobs
-equivalent to the rendered ServiceMonitors and the rendered PrometheusRule loaded); everything is
+rendered config), the app (with the rendered OTEL_* env) and a real Prometheus (static scrape jobs
+for the metrics ports and the rendered PrometheusRule loaded); everything is
 stopped at the end of the session. `traffic` drives the API once and records what it did.
 """
 

@@ -10,8 +10,9 @@ rewritten (see `loopback_config` and docs/observability.md):
 * every listen endpoint (`0.0.0.0:4317`, ...) becomes `127.0.0.1:<free port>`;
 * every address of another Service (`<release>-jaeger:4317`,
   `http://<release>-otel-collector:4318`) becomes `127.0.0.1:<the port that Service's process got>`;
-* the ServiceMonitor becomes a static scrape job with the labels the Prometheus Operator adds
-  (job = Service name, namespace, pod, service, endpoint).
+* Prometheus scrapes each process's metrics port with a static job labelled as Kubernetes service
+  discovery labels a pod (job = Service name, namespace, pod, service, endpoint, container). The
+  ServiceMonitors themselves are proven by the Prometheus Operator in tests/cluster.
 
 Used by tests/e2e (pytest fixtures) and by `make dev` (tests/e2e/dev.py, the command line).
 """
@@ -42,6 +43,8 @@ VENV_BIN = ROOT / ".venv" / "bin"
 
 RELEASE = "task-manager"
 NAMESPACE = "tm"
+# How often the local Prometheus scrapes each process (the chart's own default is 30 s).
+SCRAPE_INTERVAL_S = 10
 POD = "task-manager-6c9f7d8b5-e2e01"
 COLLECTOR_POD = "task-manager-otel-collector-5b8d6c7f9-e2e01"
 CRD_API = ["monitoring.coreos.com/v1", "monitoring.coreos.com/v1/ServiceMonitor",
@@ -143,15 +146,6 @@ class Rendered:
 
     def container_ports(self, deployment: str) -> dict[str, int]:
         return {p["name"]: int(p["containerPort"]) for p in self.container(deployment)["ports"]}
-
-    def service_monitor_for(self, service: str) -> dict[str, Any]:
-        """The ServiceMonitor whose selector matches the labels of Service `service`."""
-        labels = self.one("Service", service)["metadata"]["labels"]
-        for sm in self.find("ServiceMonitor"):
-            want = sm["spec"]["selector"].get("matchLabels", {})
-            if want and all(labels.get(k) == v for k, v in want.items()):
-                return sm
-        raise LookupError(f"no ServiceMonitor selects Service/{service}")
 
     def service_port(self, service: str, name: str) -> dict[str, Any]:
         for p in self.one("Service", service)["spec"]["ports"]:
@@ -274,23 +268,6 @@ def wait_http(proc: Proc, url: str, timeout: float = 60.0) -> None:
     raise TimeoutError(f"{proc.name}: {url} not ready after {timeout}s:\n{proc.tail()}")
 
 
-def to_duration_seconds(value: str) -> float:
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)", value)
-    if not m:
-        raise ValueError(f"unsupported duration {value!r}")
-    return float(m[1]) * units[m[2]]
-
-
-def snake(key: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
-
-
-def relabel_configs(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """ServiceMonitor (camelCase) relabelings -> Prometheus relabel_configs."""
-    return [{snake(k): v for k, v in item.items()} for item in items]
-
-
 @dataclass
 class Traffic:
     """The requests the e2e test made: (method, path, status) and the created task's id."""
@@ -408,41 +385,24 @@ class Stack:
         wait_http(proc, f"{self.api_url}/readyz")
 
     def scrape_job(self, service: str, pod: str) -> dict[str, Any]:
-        """The scrape job the Prometheus Operator generates for the ServiceMonitor selecting
-        `service`, with the one pod behind it as a static target."""
-        sm = self.r.service_monitor_for(service)
-        endpoint = sm["spec"]["endpoints"][0]
-        port = self.r.service_port(service, endpoint["port"])
+        """A static scrape job for the metrics port of `service`'s one pod, labelled as the
+        Prometheus Operator's Kubernetes service discovery labels it."""
+        port = self.r.service_port(service, "metrics")
         target = port.get("targetPort", port["port"])
         if isinstance(target, str):
             target = self.r.container_ports(service)[target]
-        local = self.ports.ports[(service, int(target))]
-        job: dict[str, Any] = {
+        container = self.r.one("Deployment", service)["spec"]["template"]["spec"]["containers"][0]
+        labels = {"namespace": NAMESPACE, "pod": pod, "service": service, "endpoint": "metrics"}
+        return {
             "job_name": service,
-            "metrics_path": endpoint.get("path", "/metrics"),
-            "scheme": endpoint.get("scheme", "http"),
+            "scrape_interval": f"{SCRAPE_INTERVAL_S}s",
             "static_configs": [
                 {
-                    "targets": [f"127.0.0.1:{local}"],
-                    "labels": {
-                        "namespace": NAMESPACE,
-                        "pod": pod,
-                        "service": service,
-                        "endpoint": endpoint["port"],
-                        "container": self.r.one("Deployment", service)["spec"]["template"]["spec"][
-                            "containers"
-                        ][0]["name"],
-                    },
+                    "targets": [f"127.0.0.1:{self.ports.ports[(service, int(target))]}"],
+                    "labels": {**labels, "container": container["name"]},
                 }
             ],
         }
-        if "interval" in endpoint:
-            job["scrape_interval"] = endpoint["interval"]
-        if "scrapeTimeout" in endpoint:
-            job["scrape_timeout"] = endpoint["scrapeTimeout"]
-        if endpoint.get("metricRelabelings"):
-            job["metric_relabel_configs"] = relabel_configs(endpoint["metricRelabelings"])
-        return job
 
     def start_prometheus(self) -> None:
         (self.dir / "rules.yaml").write_text(
@@ -491,8 +451,7 @@ class Stack:
         return f"http://127.0.0.1:{self.ports.ports[('prometheus', 9090)]}"
 
     def scrape_interval_seconds(self, service: str) -> float:
-        endpoint = self.r.service_monitor_for(service)["spec"]["endpoints"][0]
-        return to_duration_seconds(endpoint.get("interval", "1m"))
+        return float(SCRAPE_INTERVAL_S)
 
 
 @contextlib.contextmanager
