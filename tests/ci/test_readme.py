@@ -348,7 +348,12 @@ def test_every_target_make_help_lists_is_exercised_by_ci() -> None:
     makefile = (ROOT / "Makefile").read_text()
     targets = re.findall(r"^([a-z][a-z-]*):.*## ", makefile, re.M)
     listed = subprocess.run(
-        ["make", "help"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+        ["make", "--no-print-directory", "help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     assert [line.split()[0] for line in listed.splitlines() if line.strip()] == targets
     # `make help` is the list itself, run just above (the checker does not read this file).
