@@ -17,7 +17,7 @@ wait_for() {
 running() {
   local pid
   pid=$(cat "$1/$2.pid" 2>/dev/null) || return 1
-  [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
+  running_pid "$pid" "$2"
 }
 
 # start_process PIDDIR LOGDIR NAME BINARY ARGS...: runs BINARY in the background in its own session,
@@ -42,6 +42,7 @@ stop_process() {
   kill -9 "$pid" 2>/dev/null || true
 }
 
+# running_pid PID NAME: true when PID is alive and its command line names NAME.
 running_pid() { [[ -r /proc/$1/cmdline ]] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q -- "$2"; }
 
 # cert PKI NAME SUBJECT EXTENSIONS: a leaf certificate PKI/NAME.{crt,key} signed by PKI/ca.
