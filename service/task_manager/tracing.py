@@ -28,8 +28,8 @@ from task_manager.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Probes and metrics are never traced: regexes (comma-separated) searched in the full request URL.
-EXCLUDED_URLS = r"^[a-z]+://[^/]+/(livez|readyz|metrics)/?(\?.*)?$"
+# Probes and metrics are never traced (paths compared without a trailing slash).
+EXCLUDED_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
 
 
 class _NoRootClientSpans(Sampler):
@@ -115,7 +115,8 @@ def setup_tracing(settings: Settings, app: Flask, engine: Engine, version: str) 
         return Tracing(provider=None)
     # Imported here so that a process without tracing never loads the exporter (start-up time).
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.instrumentation.flask import FlaskInstrumentor
+
+    from task_manager import http_tracing
 
     provider = TracerProvider(
         resource=_resource(settings, version),
@@ -130,11 +131,11 @@ def setup_tracing(settings: Settings, app: Flask, engine: Engine, version: str) 
             max_export_batch_size=settings.otel_bsp_max_export_batch_size,
         )
     )
-    # The maintained instrumentations make the spans. sqlcommenter stays off: it would rewrite
-    # every statement (and defeat the statement cache) to carry the trace context to the database.
-    FlaskInstrumentor().instrument_app(  # type: ignore[no-untyped-call]
-        app, tracer_provider=provider, excluded_urls=EXCLUDED_URLS, enable_commenter=False
-    )
+    # Server spans from the service's middleware (sampled first); statement spans from the
+    # maintained SQLAlchemy instrumentation, without sqlcommenter, which would rewrite every
+    # statement (and defeat the statement cache) to carry the trace context to the database.
+    tracer = provider.get_tracer(http_tracing.__name__, version)
+    http_tracing.instrument(app, tracer, EXCLUDED_PATHS)
     _trace_engine(engine, provider)
     log.info(
         "tracing on",

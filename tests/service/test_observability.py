@@ -158,7 +158,7 @@ def test_traces_are_exported_over_otlp_http_without_probe_spans(
     # A request refused by auth is traced too.
     assert any(
         s.name == "GET /api/v1/tasks"
-        and {a.key: a.value.int_value for a in s.attributes}.get("http.status_code") == 401
+        and {a.key: a.value.int_value for a in s.attributes}.get("http.response.status_code") == 401
         for s in spans
     ), names
     assert resources[0]["service.name"] == "task-manager-test"
@@ -242,8 +242,8 @@ def test_a_caller_that_did_not_sample_gets_no_spans_but_its_trace_id_in_the_acce
     assert server[0].kind == server[0].SPAN_KIND_SERVER
     attributes = {a.key: a.value for a in server[0].attributes}
     assert attributes["http.route"].string_value == "/api/v1/tasks"
-    assert attributes["http.method"].string_value == "POST"
-    assert attributes["http.status_code"].int_value == 201
+    assert attributes["http.request.method"].string_value == "POST"
+    assert attributes["http.response.status_code"].int_value == 201
     # Below the server span: one span per statement, and nothing else.
     statements = [s for s in spans if s.parent_span_id == server[0].span_id]
     assert any(s.name.startswith("INSERT") for s in statements), [s.name for s in spans]
