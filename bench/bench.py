@@ -1,14 +1,20 @@
-"""Benchmark: the service on SQLite (auth, metrics and 10% tracing on) against the dict baseline.
+"""Benchmark: the service on SQLite (auth, metrics and 10% tracing on) against its peers.
 
 Reports req/s, p50 and p99 from wrk at 32 connections for GET by id, list, POST and PATCH, side by
-side in one run with the baseline and the floor (the baseline plus the service's per-request
-layers, bench/floor_app.py); cold start to /readyz 200; RSS after 10,000 tasks. Usage: ci/bench.sh
-(installs wrk from Debian's packages). Traffic stays on 127.0.0.1; every phase is bounded in time.
+side in one run with the dict baseline (bench/baseline_app.py), the seed as written (the baseline
+with the seed's observability stack, bench/seed_app.py), the floor (the baseline plus the
+service's per-request layers, bench/floor_app.py) and the service traced at 100%; cold starts to
+the first /readyz 200; RSS after 10,000 tasks; the in-process cost per request against the bare
+app (bench/profile.py); and whether each goal of bench/README.md is met. Writes the report
+(bench/results.md), its data (bench/results.json) and the picture drawn from that data
+(bench/plot.py). Usage: ci/bench.sh (installs wrk from Debian's packages). Traffic stays on
+127.0.0.1; every phase is bounded in time.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -20,12 +26,15 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import requests
+from plot import PICTURE, render_picture
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -98,7 +107,7 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) 
     raise RuntimeError("not ready")
 
 
-def service_env(workdir: Path, sink_port: int) -> tuple[dict[str, str], int]:
+def service_env(workdir: Path, sink_port: int, sampled: float = 0.1) -> tuple[dict[str, str], int]:
     port, metrics_port = free_ports(2)
     env = {
         "PATH": os.environ["PATH"],
@@ -110,46 +119,52 @@ def service_env(workdir: Path, sink_port: int) -> tuple[dict[str, str], int]:
         "TASK_MANAGER_THREADS": str(THREADS),
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
         "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+        "OTEL_TRACES_SAMPLER_ARG": str(sampled),
     }
     if "MALLOC_ARENA_MAX" in os.environ:  # to compare glibc arena settings for RSS
         env["MALLOC_ARENA_MAX"] = os.environ["MALLOC_ARENA_MAX"]
     return env, port
 
 
-def start_service(workdir: Path, sink_port: int) -> tuple[Target, float]:
-    env, port = service_env(workdir, sink_port)
+def start_service(
+    workdir: Path, sink_port: int, name: str = "service", sampled: float = 0.1
+) -> tuple[Target, float]:
+    env, port = service_env(workdir, sink_port, sampled)
     process = subprocess.Popen(
         [TASK_MANAGER, "serve"], env=env, cwd=workdir, stdout=subprocess.DEVNULL
     )
     url = f"http://127.0.0.1:{port}"
     ready = wait_ready(url, process)
-    return Target("service", process, url, {"Authorization": f"Bearer {TOKEN}"}), ready
+    return Target(name, process, url, {"Authorization": f"Bearer {TOKEN}"}), ready
 
 
 def start_app(
     name: str, script: str, env: dict[str, str] | None = None, headers: dict[str, str] | None = None
-) -> Target:
-    """One of the bench's own apps (bench/SCRIPT PORT THREADS)."""
+) -> tuple[Target, float]:
+    """One of the bench's own apps (bench/SCRIPT PORT THREADS), and its time to the first 200."""
     (port,) = free_ports(1)
     process = subprocess.Popen(
         [PYTHON, str(ROOT / "bench" / script), str(port), str(THREADS)],
-        env=env,
+        env={"PATH": os.environ["PATH"], **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    wait_ready(url, process)
-    return Target(name, process, url, headers or {})
+    ready = wait_ready(url, process)
+    return Target(name, process, url, headers or {}), ready
 
 
 def start_baseline() -> Target:
-    return start_app("baseline", "baseline_app.py")
+    return start_app("baseline", "baseline_app.py")[0]
+
+
+def start_seed_as_written() -> tuple[Target, float]:
+    return start_app("seed as written", "seed_app.py")
 
 
 def start_floor(workdir: Path, sink_port: int) -> Target:
     env, _ = service_env(workdir, sink_port)
-    return start_app("floor", "floor_app.py", env, {"Authorization": f"Bearer {TOKEN}"})
+    return start_app("floor", "floor_app.py", env, {"Authorization": f"Bearer {TOKEN}"})[0]
 
 
 def seed(target: Target, count: int) -> list[str]:
@@ -237,13 +252,32 @@ def _ms(text: str) -> float:
     return value
 
 
-def cold_start(workdir: Path, sink_port: int, runs: int) -> float:
+def cold_start(start: Callable[[], tuple[Target, float]], runs: int) -> float:
+    """Median time from exec to the first /readyz 200 over ``runs`` starts."""
     times = []
     for _ in range(runs):
-        target, ready = start_service(workdir, sink_port)
+        target, ready = start()
         target.stop()
         times.append(ready)
     return statistics.median(times)
+
+
+def in_process(requests_per_round: int) -> dict[str, float]:
+    """µs per request in-process (bench/profile.py): the service and the bare baseline app."""
+    costs = {}
+    for scenario in ("get", "post"):
+        for app, layers in (("service", []), ("bare", ["--layers", "none"])):
+            out = subprocess.run(
+                [PYTHON, str(ROOT / "bench" / "profile.py"), scenario, *layers,
+                 "--requests", str(requests_per_round)],
+                capture_output=True, text=True, check=True, timeout=300, cwd=ROOT / "bench",
+            ).stdout  # fmt: skip
+            costs[f"{app} {scenario}"] = float(re.search(r"(\d+) µs", out).group(1))  # type: ignore[union-attr]
+    return costs
+
+
+# The columns of the run, in the order they are driven and drawn.
+COLUMNS = ("baseline", "seed as written", "floor", "service", "service 100% traced")
 
 
 def main() -> int:
@@ -251,7 +285,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per scenario")
     parser.add_argument("--tasks", type=int, default=10_000, help="tasks stored before RSS")
     parser.add_argument("--seed", type=int, default=2000, help="tasks each app holds for wrk")
+    parser.add_argument(
+        "--profile-requests", type=int, default=2000, help="requests per in-process round"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.md")
+    parser.add_argument("--data", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument("--picture", type=Path, default=PICTURE)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed: run ci/bench.sh", file=sys.stderr)
@@ -260,11 +299,17 @@ def main() -> int:
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     sink_port = sink.server_address[1]
     workdir = Path(tempfile.mkdtemp(prefix="tm-bench-"))
+    traced = workdir / "traced"
+    traced.mkdir()
     results: dict[str, dict[str, dict[str, float]]] = {}
     service, _ = start_service(workdir, sink_port)
-    baseline = start_baseline()
-    floor = start_floor(workdir, sink_port)
-    targets = (baseline, floor, service)
+    targets = (
+        start_baseline(),
+        start_seed_as_written()[0],
+        start_floor(workdir, sink_port),
+        service,
+        start_service(traced, sink_port, "service 100% traced", sampled=1.0)[0],
+    )
     try:
         ids = {t.name: seed(t, args.seed) for t in targets}
         for scenario in SCENARIOS:
@@ -281,14 +326,34 @@ def main() -> int:
     finally:
         for target in targets:
             target.stop()
-    cold_existing = cold_start(workdir, sink_port, 3)
+    cold = {
+        "service": cold_start(lambda: start_service(workdir, sink_port), 3),
+        "seed as written": cold_start(start_seed_as_written, 3),
+        "baseline": cold_start(lambda: start_app("baseline", "baseline_app.py"), 3),
+    }
     fresh = Path(tempfile.mkdtemp(prefix="tm-bench-fresh-"))
-    cold_fresh = cold_start(fresh, sink_port, 1)
+    cold["service, fresh database"] = cold_start(lambda: start_service(fresh, sink_port), 1)
     shutil.rmtree(workdir, ignore_errors=True)
     shutil.rmtree(fresh, ignore_errors=True)
     sink.shutdown()
+    costs = in_process(args.profile_requests)
 
-    report = render(results, rss, total, cold_existing, cold_fresh, args.seconds)
+    data = {
+        "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cores": os.cpu_count(),
+        "load_average": round(os.getloadavg()[0], 1),
+        "wrk": f"wrk -t2 -c{CONNECTIONS} -d{args.seconds}s",
+        "threads": THREADS,
+        "columns": list(COLUMNS),
+        "scenarios": results,
+        "cold_start_s": {k: round(v, 3) for k, v in cold.items()},
+        "rss_mb": round(rss, 1),
+        "tasks_stored": total,
+        "in_process_us": costs,
+    }
+    args.data.write_text(json.dumps(data, indent=2) + "\n")
+    render_picture(data, args.picture)
+    report = render(data, args.picture, args.output)
     args.output.write_text(report)
     print(report)
     return 0
@@ -308,43 +373,114 @@ def _count(target: Target) -> int:
             return total
 
 
-def render(
-    results: dict[str, dict[str, dict[str, float]]],
-    rss: float,
-    total: int,
-    cold_existing: float,
-    cold_fresh: float,
-    seconds: int,
-) -> str:
-    load = os.getloadavg()
+Data = dict[str, Any]
+
+
+def goals(data: Data) -> list[tuple[str, str, bool]]:
+    """(goal, measured, met) for each goal of issue 16 (bench/README.md), from one run's data."""
+    by = data["scenarios"]
+    rows = []
+    floors = {"GET by id": 0.6, "POST": 0.5, "list": 0.45, "PATCH": 0.45}
+    for scenario, floor in floors.items():
+        ratio = by[scenario]["service"]["rps"] / by[scenario]["baseline"]["rps"]
+        rows.append((f"{scenario} >= {floor}x the baseline", f"{ratio:.2f}x", ratio >= floor))
+    over_seed = [by[s]["service"]["rps"] / by[s]["seed as written"]["rps"] for s in by]
+    rows.append(
+        ("every scenario >= 1.5x the seed as written",
+         ", ".join(f"{s} {r:.2f}x" for s, r in zip(by, over_seed, strict=True)),
+         min(over_seed) >= 1.5)
+    )  # fmt: skip
+    cost = [1 - by[s]["service 100% traced"]["rps"] / by[s]["service"]["rps"] for s in by]
+    rows.append(
+        ("tracing at 100% costs <= 20% of the 10% throughput",
+         ", ".join(f"{s} {c:.0%}" for s, c in zip(by, cost, strict=True)), max(cost) <= 0.2)
+    )  # fmt: skip
+    worse = [s for s in by if by[s]["service"]["p99"] > by[s]["seed as written"]["p99"]]
+    rows.append(
+        ("p99 no worse than the seed as written",
+         ", ".join(f"{s} {by[s]['service']['p99']:.1f} vs {by[s]['seed as written']['p99']:.1f} ms"
+                   for s in by), not worse)
+    )  # fmt: skip
+    cold = data["cold_start_s"]
+    ratio = cold["service"] / cold["seed as written"]
+    rows.append(
+        ("cold start <= 1.5x the seed as written's",
+         f"{cold['service']:.2f} s vs {cold['seed as written']:.2f} s ({ratio:.2f}x)", ratio <= 1.5)
+    )  # fmt: skip
+    rows.append(
+        (f"RSS <= 80 MB after {data['tasks_stored']} tasks", f"{data['rss_mb']:.1f} MB",
+         data["rss_mb"] <= 80)
+    )  # fmt: skip
+    errors = sum(by[s][c]["errors"] for s in by for c in ("service", "service 100% traced"))
+    rows.append(("0 non-2xx from the service", f"{errors:.0f}", errors == 0))
+    us = data["in_process_us"]
+    for scenario, limit in (("get", 3), ("post", 4)):
+        ratio = us[f"service {scenario}"] / us[f"bare {scenario}"]
+        rows.append(
+            (f"in-process {scenario.upper()} <= {limit}x bare",
+             f"{us[f'service {scenario}']:.0f} vs {us[f'bare {scenario}']:.0f} µs ({ratio:.1f}x)",
+             ratio <= limit)
+        )  # fmt: skip
+    return rows
+
+
+def render(data: Data, picture: Path, output: Path) -> str:
+    by = data["scenarios"]
+    columns = data["columns"]
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores "
-        f"(load average at the end {load[0]:.1f}), wrk -t2 -c{CONNECTIONS} -d{seconds}s, "
-        f"waitress threads={THREADS}; service on SQLite with auth, metrics and tracing "
-        "(parentbased_traceidratio 0.1, OTLP/HTTP to a local sink). Floor: the baseline plus "
+        f"Measured {data['measured']} on {data['cores']} cores (load average at the end "
+        f"{data['load_average']:.1f}), {data['wrk']}, waitress threads={data['threads']}; "
+        "service on SQLite with auth, metrics and tracing (parentbased_traceidratio 0.1, "
+        "OTLP/HTTP to a local sink; the last column at 1.0). Seed as written: the baseline with "
+        "prometheus_flask_exporter, the OTel Flask instrumentation exporting every span to the "
+        "console and a JSON log line per operation (bench/seed_app.py). Floor: the baseline plus "
         "the service's own per-request layers (tracing, metrics, access log, auth), no storage "
-        "(bench/floor_app.py).",
+        "(bench/floor_app.py). Data: bench/results.json.",
         "",
-        "| Scenario | Baseline req/s | Floor req/s | Service req/s | Service / baseline | "
-        "Baseline p50 / p99 ms | Floor p50 / p99 ms | Service p50 / p99 ms | Service non-2xx |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"![Throughput and p99 per scenario]({os.path.relpath(picture, output.parent)})",
+        "",
+        "Requests per second (x the baseline):",
+        "",
+        "| Scenario | " + " | ".join(c.capitalize() for c in columns) + " | Service / seed |",
+        "| --- " * (len(columns) + 2) + "|",
     ]
-    for scenario, by in results.items():
-        b, f, s = by["baseline"], by["floor"], by["service"]
-        lines.append(
-            f"| {scenario} | {b['rps']:.0f} | {f['rps']:.0f} ({f['rps'] / b['rps']:.2f}x) | "
-            f"{s['rps']:.0f} | {s['rps'] / b['rps']:.2f}x | {b['p50']:.1f} / {b['p99']:.1f} | "
-            f"{f['p50']:.1f} / {f['p99']:.1f} | {s['p50']:.1f} / {s['p99']:.1f} | "
-            f"{s['errors']:.0f} |"
-        )
+    for scenario, row in by.items():
+        base = row["baseline"]["rps"]
+        cells = [f"{row[c]['rps']:.0f} ({row[c]['rps'] / base:.2f}x)" for c in columns]
+        over_seed = row["service"]["rps"] / row["seed as written"]["rps"]
+        lines.append(f"| {scenario} | " + " | ".join(cells) + f" | {over_seed:.2f}x |")
     lines += [
         "",
-        f"- Cold start to /readyz 200 (existing database, median of 3): {cold_existing:.2f} s",
-        f"- Cold start to /readyz 200 (fresh database, migrations run): {cold_fresh:.2f} s",
-        f"- RSS of the service with {total} tasks stored: {rss:.1f} MB",
+        "Latency p50 / p99 in ms, and the service's non-2xx responses:",
         "",
+        "| Scenario | " + " | ".join(c.capitalize() for c in columns) + " | Service non-2xx |",
+        "| --- " * (len(columns) + 2) + "|",
     ]
-    return "\n".join(lines)
+    for scenario, row in by.items():
+        cells = [f"{row[c]['p50']:.1f} / {row[c]['p99']:.1f}" for c in columns]
+        lines.append(
+            f"| {scenario} | " + " | ".join(cells) + f" | {row['service']['errors']:.0f} |"
+        )
+    cold = data["cold_start_s"]
+    us = data["in_process_us"]
+    lines += [
+        "",
+        f"- Cold start to the first /readyz 200 (median of 3): service {cold['service']:.2f} s, "
+        f"seed as written {cold['seed as written']:.2f} s, baseline {cold['baseline']:.2f} s; "
+        f"service on a fresh database (migrations run) {cold['service, fresh database']:.2f} s",
+        f"- RSS of the service with {data['tasks_stored']} tasks stored: {data['rss_mb']:.1f} MB",
+        "- In-process per request (bench/profile.py, best of 3 rounds): "
+        + ", ".join(
+            f"{op.upper()} {us[f'service {op}']:.0f} µs against {us[f'bare {op}']:.0f} µs bare"
+            for op in ("get", "post")
+        ),
+        "",
+        "| Goal | Measured | Met |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {goal} | {measured} | {'met' if met else 'not met'} |"
+              for goal, measured, met in goals(data)]  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
