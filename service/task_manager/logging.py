@@ -64,9 +64,16 @@ class _Formatter(JsonFormatter):
     """python-json-logger's JsonFormatter with UTC RFC 3339 times in milliseconds; the field list
     and names come from its fmt and rename_fields options (configure_logging)."""
 
+    # The formatted second of the last line: consecutive lines mostly share it.
+    _second: tuple[int, str] = (-1, "")
+
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        return f"{seconds}.{int(record.msecs):03d}Z"
+        second = int(record.created)
+        cached = self._second  # one read: another thread may replace it meanwhile
+        if cached[0] != second:
+            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+            self._second = cached
+        return f"{cached[1]}.{int(record.msecs):03d}Z"
 
 
 class _BufferedStdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -113,6 +120,11 @@ def configure_logging(level: str) -> None:
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         )
     )
+    # The lines carry no thread, process or multiprocessing name: skip looking them up for
+    # every record (the logging HOWTO's "Optimization").
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)
