@@ -80,8 +80,8 @@ class _BufferedStdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """stdout without a write(2) per line.
 
     Each write releases the GIL, and under load every waitress thread then queues to take it
-    back: one access line per request written at once cost about 70% of a plain Flask app's
-    throughput (bench/). Lines are buffered and written by a background thread every
+    back: an access line written per request cost most of the throughput (bench/README.md).
+    Lines are buffered and written by a background thread every
     LOG_FLUSH_INTERVAL_S, at once for WARNING and above, and at exit (logging.shutdown).
     """
 

@@ -174,8 +174,8 @@ class Settings(BaseSettings):
         validation_alias="OTEL_RESOURCE_ATTRIBUTES",
         description="Extra resource attributes, `key=value,...`.",
     )
-    # Lower than the SDK's 5000 ms and 512 spans: spans wait less in memory (about 2 MB less RSS
-    # under load, bench/) and reach the collector sooner.
+    # Lower than the SDK's 5000 ms and 512 spans: spans wait less in memory (less RSS under load,
+    # bench/README.md) and reach the collector sooner.
     otel_bsp_schedule_delay: int = Field(
         default=1000,
         ge=1,
