@@ -9,7 +9,7 @@ help: ## list the targets
 run: setup ## start the API on http://127.0.0.1:8080 (SQLite under ./var, a dev token); Ctrl-C stops it
 	ci/run-service.sh
 
-bench: setup ## benchmark the service against a plain Flask dict baseline (wrk); writes bench/results.md
+bench: setup ## benchmark the service against its peers (wrk); writes bench/results.md, results.json and docs/bench-results.png
 	ci/bench.sh
 
 setup: ## install the pinned Python toolchain and locked dependencies into .venv
