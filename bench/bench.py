@@ -469,7 +469,7 @@ def render(data: Data, picture: Path, output: Path) -> str:
         f"seed as written {cold['seed as written']:.2f} s, baseline {cold['baseline']:.2f} s; "
         f"service on a fresh database (migrations run) {cold['service, fresh database']:.2f} s",
         f"- RSS of the service with {data['tasks_stored']} tasks stored: {data['rss_mb']:.1f} MB",
-        "- In-process per request (bench/profile.py, best of 3 rounds): "
+        "- In-process CPU time per request (bench/profile.py, best of 3 rounds): "
         + ", ".join(
             f"{op.upper()} {us[f'service {op}']:.0f} µs against {us[f'bare {op}']:.0f} µs bare"
             for op in ("get", "post")

@@ -1,12 +1,13 @@
 """Server spans for the Flask app: the sampler decides first, attributes only for recorded spans.
 
 A WSGI middleware on the OpenTelemetry API and SDK in place of opentelemetry-instrumentation-flask,
-which collects every request attribute (twice) before the sampler runs, so 10% sampling cost as
-much as 100% (bench/results.md). On a sampled request the span has the instrumentation's name,
-kind, status, exception event and stable HTTP semantic-convention attributes
-(tests/service/test_http_tracing.py runs both on the same requests and compares them). Not carried
-over: the instrumentation's optional captured headers and its OTel metrics (the service's request
-metrics are Prometheus'); the sampler sees no attributes, only the trace id, parent and name.
+which collects every request attribute (twice) before the sampler runs, so an unsampled request
+cost nearly as much as a sampled one (bench/README.md). On a sampled request the span has the
+instrumentation's name, kind, status, exception event and stable HTTP semantic-convention
+attributes (tests/service/test_http_tracing.py runs both on the same requests and compares them).
+Not carried over: the instrumentation's optional captured headers and its OTel metrics (the
+service's request metrics are Prometheus'); the sampler sees no attributes, only the trace id,
+parent and name.
 
 An unsampled request gets a non-recording span (its trace id still propagates and reaches the
 access line) and runs with instrumentation suppressed, so the SQL statement hooks do nothing for
@@ -153,7 +154,8 @@ class TracingMiddleware:
         )
         original, method = _span_method(environ)
         # The instrumentation's name until the route is known (route_span_name).
-        name = "HTTP" if method == "_OTHER" else f"{method} {path.strip()}" if path else method
+        target = path.strip()
+        name = "HTTP" if method == "_OTHER" else f"{method} {target}" if target else method
         span = self._tracer.start_span(name, context=parent, kind=SpanKind.SERVER)
         token = context.attach(trace.set_span_in_context(span, parent))
         try:
