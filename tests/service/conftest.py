@@ -1,7 +1,13 @@
-"""Fixtures of the service tier: real `task-manager serve` processes on free loopback ports.
+"""Fixtures of the service tier, on two levels:
 
-Every server is started as a subprocess exactly as the image runs it and is always stopped. The
-helpers behind them live in tests/support (service.py, client.py).
+- the app in-process (`create_app(settings)` behind Flask's test client): `app`, `alice`, `bob`,
+  for what needs no real process (validation, errors, ETags, cursors, merge patch, auth, OpenAPI);
+- real `task-manager serve` processes on free loopback ports, started exactly as the image runs
+  them and always stopped: `api`, `http_alice`, `service_factory`, for what needs one (waitress,
+  signals, ports, the metrics server, logs, concurrent requests, the CLI).
+
+Every API fixture runs on SQLite and PostgreSQL. The helpers behind them live in tests/support
+(app.py, service.py, client.py).
 """
 
 from __future__ import annotations
@@ -11,9 +17,18 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from support.app import AppClient, in_process_app
 from support.client import Client
 from support.postgres import Postgres, running_postgres
 from support.service import ALICE_TOKEN, BOB_TOKEN, Service, ServiceFactory, start_service
+from task_manager.runtime import runtime
+
+
+def _on_each_database(request: pytest.FixtureRequest, kind: str) -> object:
+    """The session fixture `sqlite_<kind>` or `postgres_<kind>` for request.param."""
+    prefix = "sqlite" if request.param == "sqlite" else "postgres"
+    return request.getfixturevalue(f"{prefix}_{kind}")
 
 
 @pytest.fixture
@@ -63,20 +78,47 @@ def postgres_service(
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def api(request: pytest.FixtureRequest) -> Service:
-    """The API on each database: every API test runs against SQLite and PostgreSQL."""
-    name = "sqlite_service" if request.param == "sqlite" else "postgres_service"
-    service: Service = request.getfixturevalue(name)
+    """The served API on each database."""
+    service = _on_each_database(request, "service")
+    assert isinstance(service, Service)
     return service
 
 
-# --- HTTP client -----------------------------------------------------------------------------
-
-
 @pytest.fixture
-def alice(api: Service) -> Client:
+def http_alice(api: Service) -> Client:
     return Client(api.url, ALICE_TOKEN)
 
 
+# --- In-process app --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    app = in_process_app(f"sqlite:///{tmp_path_factory.mktemp('sqlite-app')}/tasks.db")
+    yield app
+    runtime(app).repository.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_app(postgres: Postgres) -> Iterator[Flask]:
+    app = in_process_app(postgres.create_database())
+    yield app
+    runtime(app).repository.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def app(request: pytest.FixtureRequest) -> Flask:
+    """The app in-process on each database: every API test runs against SQLite and PostgreSQL."""
+    app = _on_each_database(request, "app")
+    assert isinstance(app, Flask)
+    return app
+
+
 @pytest.fixture
-def bob(api: Service) -> Client:
-    return Client(api.url, BOB_TOKEN)
+def alice(app: Flask) -> AppClient:
+    return AppClient(app, ALICE_TOKEN)
+
+
+@pytest.fixture
+def bob(app: Flask) -> AppClient:
+    return AppClient(app, BOB_TOKEN)

@@ -6,25 +6,27 @@ import json
 import time
 from pathlib import Path
 
+from flask import Flask
+from support.app import AppClient
 from support.client import Client
 from support.service import ALICE_TOKEN, BOB_TOKEN, Service, ServiceFactory
 
 
-def test_missing_token_gets_401_problem_with_www_authenticate(api: Service) -> None:
-    response = Client(api.url, None).get("/api/v1/tasks")
+def test_missing_token_gets_401_problem_with_www_authenticate(app: Flask) -> None:
+    response = AppClient(app, None).get("/api/v1/tasks")
     assert response.status_code == 401
     assert response.headers["Content-Type"] == "application/problem+json"
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_wrong_token_gets_401_with_invalid_token_error(api: Service) -> None:
-    response = Client(api.url, "not-a-valid-token").get("/api/v1/tasks")
+def test_wrong_token_gets_401_with_invalid_token_error(app: Flask) -> None:
+    response = AppClient(app, "not-a-valid-token").get("/api/v1/tasks")
     assert response.status_code == 401
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
 
 
 def test_another_principal_gets_404_for_my_task_and_cannot_change_it(
-    alice: Client, bob: Client
+    alice: AppClient, bob: AppClient
 ) -> None:
     task = alice.create(title="private")
     path = f"/api/v1/tasks/{task['id']}"
@@ -35,8 +37,8 @@ def test_another_principal_gets_404_for_my_task_and_cannot_change_it(
     assert alice.get(path).json()["title"] == "private"
 
 
-def test_probes_and_openapi_need_no_token(api: Service) -> None:
-    anonymous = Client(api.url, None)
+def test_probes_and_openapi_need_no_token(app: Flask) -> None:
+    anonymous = AppClient(app, None)
     for path in ("/livez", "/readyz", "/openapi.json"):
         assert anonymous.get(path).status_code == 200
 
@@ -66,8 +68,8 @@ def test_disabling_auth_explicitly_logs_a_warning_and_serves_anonymously(
     assert len(warnings) == 1
 
 
-def test_tokens_never_appear_in_the_logs(api: Service, alice: Client) -> None:
-    alice.create(title="logged request")
+def test_tokens_never_appear_in_the_logs(api: Service, http_alice: Client) -> None:
+    http_alice.create(title="logged request")
     Client(api.url, "wrong-token-should-not-be-logged").get("/api/v1/tasks")
     log = api.log()
     for secret in (ALICE_TOKEN, BOB_TOKEN, "wrong-token-should-not-be-logged"):
