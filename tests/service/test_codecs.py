@@ -167,11 +167,18 @@ def test_check_config_shows_where_the_database_is_but_not_its_credentials(
 
 def test_check_config_redacts_every_secret_field_and_only_those() -> None:
     settings = Settings.from_env(
-        {"TASK_MANAGER_AUTH_TOKENS": "alice:a-token", "TASK_MANAGER_LOG_LEVEL": "debug"}
+        {
+            "TASK_MANAGER_DATABASE_URL": "postgresql://app:db-pass@db/tasks",
+            "TASK_MANAGER_AUTH_TOKENS": "alice:a-token",
+            "OTEL_EXPORTER_OTLP_HEADERS": "api-key=collector-key",
+            "TASK_MANAGER_LOG_LEVEL": "debug",
+        }
     )
-    shown = settings.redacted()
-    assert shown["TASK_MANAGER_AUTH_TOKENS"] == "<redacted>"
-    assert "a-token" not in "".join(shown.values())
-    assert shown["TASK_MANAGER_LOG_LEVEL"] == "DEBUG"
     declared = {k for k, v in settings.model_dump().items() if isinstance(v, SecretStr)}
-    assert declared == SECRET_FIELDS
+    assert declared == {"database_url", "auth_tokens", "otel_exporter_otlp_headers"}
+    assert declared >= SECRET_FIELDS
+    shown = settings.redacted()
+    for secret in ("db-pass", "a-token", "collector-key"):
+        assert secret not in "".join(shown.values())
+    assert shown["TASK_MANAGER_AUTH_TOKENS"] == shown["OTEL_EXPORTER_OTLP_HEADERS"] == "<redacted>"
+    assert shown["TASK_MANAGER_LOG_LEVEL"] == "DEBUG"

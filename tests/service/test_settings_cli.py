@@ -184,7 +184,10 @@ def test_serve_stops_with_one_line_when_the_schema_migration_fails(
     service = service_factory({"TASK_MANAGER_DATABASE_URL": f"sqlite:///{database}"}, wait=False)
     assert service.process.wait(60) == 1
     log = service.log()
-    assert "task-manager: the schema migration failed (child exit code 1); see its log" in log
+    assert (
+        "task-manager: the schema migration failed (`task-manager migrate` exited with 1); "
+        "see its log" in log
+    )
     failure = [json.loads(line) for line in log.splitlines() if '"schema migration failed"' in line]
     assert len(failure) == 1
     assert "not-a-revision" in failure[0]["exc_info"]
