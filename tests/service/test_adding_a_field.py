@@ -114,7 +114,7 @@ def test_the_documented_steps_add_a_field_end_to_end(tmp_path: Path, postgres: P
     # 1. The table.
     schema = package / "storage" / "schema.py"
     insert_after(
-        schema, 'Column("due_at", DateTime(timezone=True), nullable=True),\n', f"    {column}\n"
+        schema, 'Column("due_at", DateTime(timezone=True), nullable=True),\n', f"    {column},\n"
     )
     # 2. The models: the type before the first model, then the field in each of the four.
     alias, *fields = models
