@@ -18,6 +18,7 @@ from task_manager.storage.migrate import upgrade
 from werkzeug.datastructures import Headers
 from werkzeug.test import TestResponse
 
+from support.client import TaskApi
 from support.service import TOKENS
 
 
@@ -56,7 +57,7 @@ class Reply:
         return json.loads(self.content)
 
 
-class AppClient:
+class AppClient(TaskApi):
     """Requests to an in-process app as one principal (None: no Authorization header)."""
 
     def __init__(self, app: Flask, token: str | None) -> None:
@@ -78,21 +79,3 @@ class AppClient:
             path, method=method, headers={**self.headers, **(headers or {})}, **kwargs
         )
         return Reply(response)
-
-    def get(self, path: str, **kwargs: Any) -> Reply:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> Reply:
-        return self.request("POST", path, **kwargs)
-
-    def patch(self, path: str, **kwargs: Any) -> Reply:
-        return self.request("PATCH", path, **kwargs)
-
-    def delete(self, path: str, **kwargs: Any) -> Reply:
-        return self.request("DELETE", path, **kwargs)
-
-    def create(self, **fields: object) -> dict[str, Any]:
-        response = self.post("/api/v1/tasks", json={"title": "a task", **fields})
-        assert response.status_code == 201, response.text
-        body: dict[str, Any] = response.json()
-        return body
