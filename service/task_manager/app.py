@@ -11,7 +11,7 @@ from task_manager import __version__, api, auth, errors, metrics, storage
 from task_manager import logging as logs
 from task_manager.runtime import Runtime, attach
 from task_manager.settings import Settings
-from task_manager.storage.migrate import upgrade_in_subprocess
+from task_manager.storage.migrate import upgrade_in_child
 from task_manager.tracing import setup_tracing
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def create_app(settings: Settings) -> Flask:
         settings.database_url.get_secret_value(), pool_size=settings.threads
     )
     if settings.migrate_on_start:
-        head = upgrade_in_subprocess(engine, settings.environment("database_url", "log_level"))
+        head = upgrade_in_child(engine)
         log.info("database schema at head", extra={"revision": head})
     observer = metrics.Metrics(version=__version__, revision=build_revision())
     repository = storage.TaskRepository(engine, observe=observer.observe_db)

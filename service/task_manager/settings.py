@@ -266,26 +266,14 @@ class Settings(BaseSettings):
         out: dict[str, str] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if value is not None and (name in SECRET_FIELDS or isinstance(value, SecretStr)):
+            if value is None:
+                shown = ""
+            elif name in SECRET_FIELDS or isinstance(value, SecretStr):
                 shown = _redact(name, value.get_secret_value())
             else:
-                shown = _as_variable(value)
+                shown = str(value).lower() if isinstance(value, bool) else str(value)
             out[environment_variable(name)] = shown
         return out
-
-    def environment(self, *fields: str) -> dict[str, str]:
-        """The environment variables that set ``fields`` to their values here, secrets included
-        (for a child process that must see the same configuration)."""
-        return {environment_variable(name): _as_variable(getattr(self, name)) for name in fields}
-
-
-def _as_variable(value: Any) -> str:
-    """A field's value as its environment variable would spell it."""
-    if value is None:
-        return ""
-    if isinstance(value, SecretStr):
-        return value.get_secret_value()
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _redact(name: str, secret: str) -> str:

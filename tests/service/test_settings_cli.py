@@ -184,10 +184,24 @@ def test_serve_stops_with_one_line_when_the_schema_migration_fails(
     service = service_factory({"TASK_MANAGER_DATABASE_URL": f"sqlite:///{database}"}, wait=False)
     assert service.process.wait(60) == 1
     log = service.log()
-    assert (
-        "task-manager: the schema migration failed (`task-manager migrate` exited with 1); "
-        "see its log" in log
-    )
+    assert "task-manager: the schema migration failed (child exit code 1); see its log" in log
     failure = [json.loads(line) for line in log.splitlines() if '"schema migration failed"' in line]
     assert len(failure) == 1
+    assert "not-a-revision" in failure[0]["exc_info"]
+
+
+def test_migrate_that_fails_exits_1_with_the_error_as_one_json_line(tmp_path: Path) -> None:
+    database = tmp_path / "unknown-revision.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        connection.execute("INSERT INTO alembic_version VALUES ('not-a-revision')")
+    result = run_cli(
+        "migrate", env={"TASK_MANAGER_DATABASE_URL": f"sqlite:///{database}"}, cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    failure = [line for line in lines if line["message"] == "schema migration failed"]
+    assert len(failure) == 1
+    assert failure[0]["level"] == "ERROR"
     assert "not-a-revision" in failure[0]["exc_info"]

@@ -1,17 +1,13 @@
 """Alembic, driven programmatically: the migration scripts ship inside the package.
 
 Alembic is imported only when the schema is behind SCHEMA_HEAD, so that a restart against an
-up-to-date database starts fast; `serve` never imports it: it runs `task-manager migrate` as a
-process of its own (upgrade_in_subprocess).
+up-to-date database starts fast; `serve` imports it only in a forked child (upgrade_in_child).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -91,26 +87,49 @@ def upgrade(engine: Engine) -> str:
 
 class MigrationError(RuntimeError):
     def __init__(self, exit_code: int) -> None:
-        super().__init__(
-            f"the schema migration failed (`task-manager migrate` exited with {exit_code}); "
-            "see its log"
-        )
+        super().__init__(f"the schema migration failed (child exit code {exit_code}); see its log")
 
 
-def upgrade_in_subprocess(engine: Engine, environ: Mapping[str, str]) -> str:
-    """When the schema is behind, brings it to head by running `task-manager migrate` as a process
-    of its own, configured by ``environ`` over the inherited environment. A serving process so
-    never holds Alembic and the migration scripts (about 10 MB of RSS for the life of the
-    process), and never forks itself with threads running (the periodic log flush)."""
+def _fork_between_log_writes() -> int:
+    """os.fork() holding every root log handler's lock, after a flush: no thread (the periodic
+    log flush) is inside a write at the fork, and the child has no buffered lines to write again.
+    The logging module resets the child's copies of the locks."""
+    handlers = logging.getLogger().handlers
+    for handler in handlers:
+        handler.acquire()
+        handler.flush()
+    parent = os.getpid()
+    try:
+        return os.fork()
+    finally:
+        if os.getpid() == parent:
+            for handler in handlers:
+                handler.release()
+
+
+def upgrade_in_child(engine: Engine) -> str:
+    """upgrade() run in a forked child when the schema is behind, so that a serving process never
+    holds Alembic and the migration scripts (about 10 MB of RSS for the life of the process).
+
+    A fork, not `task-manager migrate` as a new process: that one imports the service's libraries
+    all over again, which put the first start on an empty database over its cold-start target
+    (bench/results.md); the fork's child needs only Alembic."""
     if current_revision(engine) == SCHEMA_HEAD:
         return SCHEMA_HEAD
-    for handler in logging.getLogger().handlers:
-        handler.flush()  # this process's lines so far come before the child's
-    child = subprocess.run(
-        [sys.executable, "-m", "task_manager.cli", "migrate"],
-        env={**os.environ, **environ},
-        check=False,
-    )
-    if child.returncode != 0:
-        raise MigrationError(child.returncode)
+    engine.dispose()  # no pooled connection is shared with the child
+    pid = _fork_between_log_writes()
+    if pid == 0:  # pragma: no cover - the child ends in os._exit, which coverage cannot follow
+        code = 1
+        try:
+            upgrade(engine)
+            code = 0
+        except BaseException:
+            log.exception("schema migration failed")
+        finally:
+            logging.shutdown()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise MigrationError(code)
     return SCHEMA_HEAD
