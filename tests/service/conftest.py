@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from support.app import AppClient, in_process_app
+from support.app import AppClient, AppFactory, in_process_app
 from support.client import Client
 from support.postgres import Postgres, running_postgres
 from support.service import ALICE_TOKEN, BOB_TOKEN, Service, ServiceFactory, start_service
@@ -103,6 +103,22 @@ def postgres_app(postgres: Postgres) -> Iterator[Flask]:
     app = in_process_app(postgres.create_database())
     yield app
     runtime(app).repository.engine.dispose()
+
+
+@pytest.fixture
+def app_factory(tmp_path: Path) -> Iterator[AppFactory]:
+    """Builds in-process apps with extra environment, each on a new SQLite database of this test;
+    their engines are disposed at the end of the test."""
+    built: list[Flask] = []
+
+    def factory(env: Mapping[str, str]) -> Flask:
+        app = in_process_app(f"sqlite:///{tmp_path}/app-{len(built)}.db", env)
+        built.append(app)
+        return app
+
+    yield factory
+    for app in built:
+        runtime(app).repository.engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -7,7 +7,7 @@ AppClient has the interface of support.client.Client, so a test reads the same o
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask
@@ -20,6 +20,8 @@ from werkzeug.test import TestResponse
 
 from support.client import TaskApi
 from support.service import TOKENS
+
+AppFactory = Callable[[Mapping[str, str]], Flask]
 
 
 def in_process_app(database_url: str, env: Mapping[str, str] | None = None) -> Flask:
