@@ -1,7 +1,8 @@
 """Fixtures of the service tier, on two levels:
 
-- the app in-process (`create_app(settings)` behind Flask's test client): `app`, `alice`, `bob`,
-  for what needs no real process (validation, errors, ETags, cursors, merge patch, auth, OpenAPI);
+- the app in-process (`create_app(settings)` behind Flask's test client): `app`, `alice`, `bob`
+  and `app_factory` (an app of its own with extra environment), for what needs no real process
+  (validation, errors, ETags, cursors, merge patch, auth, OpenAPI);
 - real `task-manager serve` processes on free loopback ports, started exactly as the image runs
   them and always stopped: `api`, `http_alice`, `service_factory`, for what needs one (waitress,
   signals, ports, the metrics server, logs, concurrent requests, the CLI).

@@ -12,6 +12,7 @@ from flask import Flask
 from support.app import AppClient, AppFactory
 from support.client import Client
 from support.service import ALICE_TOKEN, BOB_TOKEN, Service
+from task_manager.auth import TokenStore
 
 
 def test_missing_token_gets_401_problem_with_www_authenticate(app: Flask) -> None:
@@ -78,8 +79,12 @@ def test_tokens_never_appear_in_the_logs(api: Service, http_alice: Client) -> No
 
 
 def test_rotated_tokens_file_is_picked_up_without_a_restart(
-    tmp_path: Path, app_factory: AppFactory, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    app_factory: AppFactory,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(TokenStore, "RELOAD_INTERVAL", 0.05)  # in-process: no 2 s waits
     tokens = tmp_path / "tokens"
     tokens.write_text("carol:carol-token-before\n")
     app = app_factory(
@@ -94,11 +99,11 @@ def test_rotated_tokens_file_is_picked_up_without_a_restart(
     while time.monotonic() < deadline:
         if AppClient(app, "carol-token-after").get("/api/v1/tasks").status_code == 200:
             break
-        time.sleep(0.2)
+        time.sleep(0.02)
     assert AppClient(app, "carol-token-after").get("/api/v1/tasks").status_code == 200
     assert AppClient(app, "carol-token-before").get("/api/v1/tasks").status_code == 401
     # A broken file keeps the tokens in force.
     tokens.write_text("not a token line\n")
-    time.sleep(3)
+    time.sleep(0.2)
     assert AppClient(app, "carol-token-after").get("/api/v1/tasks").status_code == 200
     assert "keeping the previous tokens" in caplog.text
