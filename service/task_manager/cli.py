@@ -37,6 +37,9 @@ def _migrate(settings: Settings) -> int:
     engine = build_engine(settings.database_url.get_secret_value(), pool_size=1)
     try:
         head = upgrade(engine)
+    except Exception:
+        log.exception("schema migration failed")
+        return 1
     finally:
         engine.dispose()
     log.info("database schema at head", extra={"revision": head})

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
-
-if TYPE_CHECKING:
-    from conftest import Container
+from support.container import Container
 
 
 def test_image_declares_the_charts_non_root_user_exec_entrypoint_and_oci_labels(
@@ -42,12 +40,12 @@ def test_runtime_venv_holds_no_build_or_dev_tools(service: Container) -> None:
 
 
 def test_livez_answers_200(service: Container) -> None:
-    response = requests.get(f"{service.base_url}/livez", timeout=5)
+    response = requests.get(f"{service.url}/livez", timeout=5)
     assert response.status_code == 200
 
 
 def test_readyz_answers_200_with_sqlite_on_the_data_volume(service: Container) -> None:
-    response = requests.get(f"{service.base_url}/readyz", timeout=5)
+    response = requests.get(f"{service.url}/readyz", timeout=5)
     assert response.status_code == 200
     listing = service.exec("ls", "/var/lib/task-manager")
     assert "tasks.db" in listing.stdout.split(), listing
@@ -74,7 +72,7 @@ def test_root_filesystem_is_not_writable_by_the_service(service: Container) -> N
 
 def test_authenticated_create_then_get_round_trip(service: Container) -> None:
     created = requests.post(
-        f"{service.base_url}/api/v1/tasks",
+        f"{service.url}/api/v1/tasks",
         json={"title": "ship the image"},
         headers=service.auth,
         timeout=5,
@@ -82,7 +80,7 @@ def test_authenticated_create_then_get_round_trip(service: Container) -> None:
     assert created.status_code == 201, created.text
     task = created.json()
     fetched = requests.get(
-        f"{service.base_url}/api/v1/tasks/{task['id']}", headers=service.auth, timeout=5
+        f"{service.url}/api/v1/tasks/{task['id']}", headers=service.auth, timeout=5
     )
     assert fetched.status_code == 200, fetched.text
     assert fetched.json()["title"] == "ship the image"
@@ -90,13 +88,13 @@ def test_authenticated_create_then_get_round_trip(service: Container) -> None:
 
 
 def test_api_without_token_answers_401(service: Container) -> None:
-    response = requests.get(f"{service.base_url}/api/v1/tasks", timeout=5)
+    response = requests.get(f"{service.url}/api/v1/tasks", timeout=5)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
 def test_metrics_port_serves_request_histogram(service: Container) -> None:
-    requests.get(f"{service.base_url}/api/v1/tasks", headers=service.auth, timeout=5)
+    requests.get(f"{service.url}/api/v1/tasks", headers=service.auth, timeout=5)
     response = requests.get(service.metrics_url, timeout=5)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain")
@@ -141,7 +139,7 @@ def test_tasks_survive_a_restart_on_the_data_volume(
 ) -> None:
     first = start_service(data_volume=data_volume)
     created = requests.post(
-        f"{first.base_url}/api/v1/tasks",
+        f"{first.url}/api/v1/tasks",
         json={"title": "outlive the pod"},
         headers=first.auth,
         timeout=5,
@@ -152,7 +150,7 @@ def test_tasks_survive_a_restart_on_the_data_volume(
 
     second = start_service(data_volume=data_volume, token=first.token)
     fetched = requests.get(
-        f"{second.base_url}/api/v1/tasks/{created.json()['id']}", headers=second.auth, timeout=5
+        f"{second.url}/api/v1/tasks/{created.json()['id']}", headers=second.auth, timeout=5
     )
     assert fetched.status_code == 200, fetched.text
     assert fetched.json()["title"] == "outlive the pod"

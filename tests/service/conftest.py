@@ -1,7 +1,14 @@
-"""Fixtures of the service tier: real `task-manager serve` processes on free loopback ports.
+"""Fixtures of the service tier, on two levels:
 
-Every server is started as a subprocess exactly as the image runs it and is always stopped. The
-helpers behind them live in tests/support (service.py, client.py).
+- the app in-process (`create_app(settings)` behind Flask's test client): `app`, `alice`, `bob`
+  and `app_factory` (an app of its own with extra environment), for what needs no real process
+  (validation, errors, ETags, cursors, merge patch, auth, OpenAPI);
+- real `task-manager serve` processes on free loopback ports, started exactly as the image runs
+  them and always stopped: `api`, `http_alice`, `service_factory`, for what needs one (waitress,
+  signals, ports, the metrics server, logs, concurrent requests, the CLI).
+
+Every API fixture runs on SQLite and PostgreSQL. The helpers behind them live in tests/support
+(app.py, service.py, client.py).
 """
 
 from __future__ import annotations
@@ -9,11 +16,21 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+from flask import Flask
+from support.app import AppClient, AppFactory, in_process_app
 from support.client import Client
 from support.postgres import Postgres, running_postgres
 from support.service import ALICE_TOKEN, BOB_TOKEN, Service, ServiceFactory, start_service
+from task_manager.runtime import runtime
+
+
+def _on_each_database(request: pytest.FixtureRequest, kind: str) -> Any:
+    """The session fixture `sqlite_<kind>` or `postgres_<kind>` for request.param."""
+    prefix = "sqlite" if request.param == "sqlite" else "postgres"
+    return request.getfixturevalue(f"{prefix}_{kind}")
 
 
 @pytest.fixture
@@ -63,20 +80,59 @@ def postgres_service(
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def api(request: pytest.FixtureRequest) -> Service:
-    """The API on each database: every API test runs against SQLite and PostgreSQL."""
-    name = "sqlite_service" if request.param == "sqlite" else "postgres_service"
-    service: Service = request.getfixturevalue(name)
-    return service
-
-
-# --- HTTP client -----------------------------------------------------------------------------
+    """The served API on each database."""
+    return _on_each_database(request, "service")  # type: ignore[no-any-return]
 
 
 @pytest.fixture
-def alice(api: Service) -> Client:
+def http_alice(api: Service) -> Client:
     return Client(api.url, ALICE_TOKEN)
 
 
+# --- In-process app --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    app = in_process_app(f"sqlite:///{tmp_path_factory.mktemp('sqlite-app')}/tasks.db")
+    yield app
+    runtime(app).repository.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_app(postgres: Postgres) -> Iterator[Flask]:
+    app = in_process_app(postgres.create_database())
+    yield app
+    runtime(app).repository.engine.dispose()
+
+
 @pytest.fixture
-def bob(api: Service) -> Client:
-    return Client(api.url, BOB_TOKEN)
+def app_factory(tmp_path: Path) -> Iterator[AppFactory]:
+    """Builds in-process apps with extra environment, each on a new SQLite database of this test;
+    their engines are disposed at the end of the test."""
+    built: list[Flask] = []
+
+    def factory(env: Mapping[str, str]) -> Flask:
+        app = in_process_app(f"sqlite:///{tmp_path}/app-{len(built)}.db", env)
+        built.append(app)
+        return app
+
+    yield factory
+    for app in built:
+        runtime(app).repository.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def app(request: pytest.FixtureRequest) -> Flask:
+    """The app in-process on each database: every API test runs against SQLite and PostgreSQL."""
+    return _on_each_database(request, "app")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def alice(app: Flask) -> AppClient:
+    return AppClient(app, ALICE_TOKEN)
+
+
+@pytest.fixture
+def bob(app: Flask) -> AppClient:
+    return AppClient(app, BOB_TOKEN)

@@ -6,6 +6,8 @@ import json
 import re
 
 import requests
+from flask import Flask
+from support.app import AppClient
 from support.paths import REPO_ROOT
 from support.service import Service
 from task_manager.api.openapi import document_json
@@ -22,8 +24,8 @@ def test_committed_openapi_document_matches_the_models() -> None:
     )
 
 
-def test_served_openapi_document_is_the_committed_one(sqlite_service: Service) -> None:
-    served = requests.get(sqlite_service.url + "/openapi.json", timeout=10)
+def test_served_openapi_document_is_the_committed_one(sqlite_app: Flask) -> None:
+    served = AppClient(sqlite_app, None).get("/openapi.json")
     assert served.status_code == 200
     assert served.json() == json.loads((DOCS / "openapi.json").read_text(encoding="utf-8"))
     assert served.json()["openapi"] == "3.1.0"

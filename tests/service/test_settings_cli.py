@@ -188,3 +188,20 @@ def test_serve_stops_with_one_line_when_the_schema_migration_fails(
     failure = [json.loads(line) for line in log.splitlines() if '"schema migration failed"' in line]
     assert len(failure) == 1
     assert "not-a-revision" in failure[0]["exc_info"]
+
+
+def test_migrate_that_fails_exits_1_with_the_error_as_one_json_line(tmp_path: Path) -> None:
+    database = tmp_path / "unknown-revision.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        connection.execute("INSERT INTO alembic_version VALUES ('not-a-revision')")
+    result = run_cli(
+        "migrate", env={"TASK_MANAGER_DATABASE_URL": f"sqlite:///{database}"}, cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    failure = [line for line in lines if line["message"] == "schema migration failed"]
+    assert len(failure) == 1
+    assert failure[0]["level"] == "ERROR"
+    assert "not-a-revision" in failure[0]["exc_info"]

@@ -1,4 +1,5 @@
-"""The task API over HTTP, against SQLite and PostgreSQL."""
+"""The task API, against SQLite and PostgreSQL: in-process (alice), and over HTTP on a real server
+(http_alice) where requests must run concurrently on waitress' threads."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import uuid
 
 import pytest
 import requests
+from support.app import AppClient
 from support.client import Client, unique_label
 
 
-def test_post_returns_201_with_location_etag_and_the_stored_task(alice: Client) -> None:
+def test_post_returns_201_with_location_etag_and_the_stored_task(alice: AppClient) -> None:
     response = alice.post(
         "/api/v1/tasks",
         json={
@@ -34,7 +36,7 @@ def test_post_returns_201_with_location_etag_and_the_stored_task(alice: Client) 
     assert fetched.json() == task
 
 
-def test_get_with_matching_if_none_match_returns_304(alice: Client) -> None:
+def test_get_with_matching_if_none_match_returns_304(alice: AppClient) -> None:
     task = alice.create()
     first = alice.get(f"/api/v1/tasks/{task['id']}")
     again = alice.get(
@@ -49,7 +51,7 @@ def test_get_with_matching_if_none_match_returns_304(alice: Client) -> None:
     ("if_none_match", "status"),
     [('W/"1"', 304), ("*", 304), ('"7", "1"', 304), ('"2"', 200), ('W/"2"', 200)],
 )
-def test_if_none_match_compares_weakly(alice: Client, if_none_match: str, status: int) -> None:
+def test_if_none_match_compares_weakly(alice: AppClient, if_none_match: str, status: int) -> None:
     task = alice.create()
     response = alice.get(f"/api/v1/tasks/{task['id']}", headers={"If-None-Match": if_none_match})
     assert response.status_code == status
@@ -59,7 +61,7 @@ def test_if_none_match_compares_weakly(alice: Client, if_none_match: str, status
 @pytest.mark.parametrize(
     ("if_match", "status"), [('"1"', 200), ("*", 200), ('"7", "1"', 200), ('W/"1"', 412)]
 )
-def test_if_match_compares_strongly(alice: Client, if_match: str, status: int) -> None:
+def test_if_match_compares_strongly(alice: AppClient, if_match: str, status: int) -> None:
     task = alice.create()
     response = alice.patch(
         f"/api/v1/tasks/{task['id']}", json={"title": "new"}, headers={"If-Match": if_match}
@@ -68,7 +70,7 @@ def test_if_match_compares_strongly(alice: Client, if_match: str, status: int) -
     assert response.headers["ETag"] == ('"2"' if status == 200 else '"1"')
 
 
-def test_patch_merges_fields_and_bumps_version_and_etag(alice: Client) -> None:
+def test_patch_merges_fields_and_bumps_version_and_etag(alice: AppClient) -> None:
     task = alice.create(description="old", labels=["a"], due_at="2031-01-01T00:00:00Z")
     response = alice.patch(
         f"/api/v1/tasks/{task['id']}",
@@ -86,7 +88,7 @@ def test_patch_merges_fields_and_bumps_version_and_etag(alice: Client) -> None:
     assert response.headers["ETag"] == '"2"'
 
 
-def test_patch_with_null_clears_every_optional_field(alice: Client) -> None:
+def test_patch_with_null_clears_every_optional_field(alice: AppClient) -> None:
     task = alice.create(description="old", due_at="2031-01-01T00:00:00Z")
     response = alice.patch(
         f"/api/v1/tasks/{task['id']}",
@@ -100,7 +102,7 @@ def test_patch_with_null_clears_every_optional_field(alice: Client) -> None:
     assert again.json()["version"] == 3
 
 
-def test_patch_with_stale_etag_returns_412_and_leaves_the_task_unchanged(alice: Client) -> None:
+def test_patch_with_stale_etag_returns_412_and_leaves_the_task_unchanged(alice: AppClient) -> None:
     task = alice.create()
     assert alice.patch(f"/api/v1/tasks/{task['id']}", json={"title": "v2"}).status_code == 200
     stale = alice.patch(
@@ -111,7 +113,7 @@ def test_patch_with_stale_etag_returns_412_and_leaves_the_task_unchanged(alice: 
     assert alice.get(f"/api/v1/tasks/{task['id']}").json()["title"] == "v2"
 
 
-def test_patch_with_invalid_body_and_stale_etag_returns_422(alice: Client) -> None:
+def test_patch_with_invalid_body_and_stale_etag_returns_422(alice: AppClient) -> None:
     task = alice.create()
     assert alice.patch(f"/api/v1/tasks/{task['id']}", json={"title": "v2"}).status_code == 200
     response = alice.patch(
@@ -127,15 +129,17 @@ def test_patch_with_invalid_body_and_stale_etag_returns_422(alice: Client) -> No
     assert current["version"] == 2
 
 
-def test_two_concurrent_patches_with_the_same_if_match_exactly_one_wins(alice: Client) -> None:
+def test_two_concurrent_patches_with_the_same_if_match_exactly_one_wins(
+    http_alice: Client,
+) -> None:
     for _round in range(3):
-        task = alice.create()
+        task = http_alice.create()
         barrier = threading.Barrier(2)
         statuses: list[int] = []
 
         def patch(title: str) -> None:
-            client = Client(alice.base_url, None)
-            client.session.headers.update(alice.session.headers)
+            client = Client(http_alice.base_url, None)
+            client.session.headers.update(http_alice.session.headers)
             barrier.wait()
             response = client.patch(
                 f"/api/v1/tasks/{task['id']}", json={"title": title}, headers={"If-Match": '"1"'}
@@ -148,17 +152,17 @@ def test_two_concurrent_patches_with_the_same_if_match_exactly_one_wins(alice: C
         for thread in threads:
             thread.join(30)
         assert sorted(statuses) == [200, 412]
-        assert alice.get(f"/api/v1/tasks/{task['id']}").json()["version"] == 2
+        assert http_alice.get(f"/api/v1/tasks/{task['id']}").json()["version"] == 2
 
 
-def test_delete_returns_204_and_then_the_task_is_gone(alice: Client) -> None:
+def test_delete_returns_204_and_then_the_task_is_gone(alice: AppClient) -> None:
     task = alice.create(labels=["x"])
     assert alice.delete(f"/api/v1/tasks/{task['id']}").status_code == 204
     assert alice.get(f"/api/v1/tasks/{task['id']}").status_code == 404
     assert alice.delete(f"/api/v1/tasks/{task['id']}").status_code == 404
 
 
-def test_delete_with_stale_if_match_returns_412(alice: Client) -> None:
+def test_delete_with_stale_if_match_returns_412(alice: AppClient) -> None:
     task = alice.create()
     alice.patch(f"/api/v1/tasks/{task['id']}", json={"priority": "low"})
     response = alice.delete(f"/api/v1/tasks/{task['id']}", headers={"If-Match": '"1"'})
@@ -185,7 +189,7 @@ def test_idempotency_key_replay_returns_the_stored_response_without_a_second_tas
     assert len(listed["items"]) == 1
 
 
-def test_idempotency_key_reused_with_a_different_body_returns_422(alice: Client) -> None:
+def test_idempotency_key_reused_with_a_different_body_returns_422(alice: AppClient) -> None:
     key = str(uuid.uuid4())
     alice.post("/api/v1/tasks", json={"title": "one"}, headers={"Idempotency-Key": key})
     other = alice.post("/api/v1/tasks", json={"title": "two"}, headers={"Idempotency-Key": key})
@@ -193,15 +197,15 @@ def test_idempotency_key_reused_with_a_different_body_returns_422(alice: Client)
     assert other.headers["Content-Type"] == "application/problem+json"
 
 
-def test_concurrent_posts_with_one_idempotency_key_create_one_task(alice: Client) -> None:
+def test_concurrent_posts_with_one_idempotency_key_create_one_task(http_alice: Client) -> None:
     label = unique_label()
     key = str(uuid.uuid4())
     barrier = threading.Barrier(4)
     responses: list[requests.Response] = []
 
     def post() -> None:
-        client = Client(alice.base_url, None)
-        client.session.headers.update(alice.session.headers)
+        client = Client(http_alice.base_url, None)
+        client.session.headers.update(http_alice.session.headers)
         barrier.wait()
         responses.append(
             client.post(
@@ -218,10 +222,10 @@ def test_concurrent_posts_with_one_idempotency_key_create_one_task(alice: Client
         thread.join(30)
     assert [r.status_code for r in responses] == [201] * 4
     assert len({r.json()["id"] for r in responses}) == 1
-    assert len(alice.get("/api/v1/tasks", params={"label": label}).json()["items"]) == 1
+    assert len(http_alice.get("/api/v1/tasks", params={"label": label}).json()["items"]) == 1
 
 
-def test_list_pages_with_next_cursor_and_link_header_until_the_end(alice: Client) -> None:
+def test_list_pages_with_next_cursor_and_link_header_until_the_end(alice: AppClient) -> None:
     label = unique_label()
     created = [alice.create(title=f"task {i}", labels=[label])["id"] for i in range(7)]
     seen: list[str] = []
@@ -244,7 +248,7 @@ def test_list_pages_with_next_cursor_and_link_header_until_the_end(alice: Client
     assert seen == created
 
 
-def test_list_filters_by_status_priority_and_label(alice: Client) -> None:
+def test_list_filters_by_status_priority_and_label(alice: AppClient) -> None:
     label = unique_label()
     alice.create(title="a", labels=[label], status="done", priority="high")
     alice.create(title="b", labels=[label], status="done", priority="low")
@@ -260,7 +264,7 @@ def test_list_filters_by_status_priority_and_label(alice: Client) -> None:
     assert titles(status="done", priority="high") == ["a"]
 
 
-def test_list_sorts_by_due_at_with_undated_tasks_last_across_pages(alice: Client) -> None:
+def test_list_sorts_by_due_at_with_undated_tasks_last_across_pages(alice: AppClient) -> None:
     label = unique_label()
     alice.create(title="undated-1", labels=[label])
     alice.create(title="late", labels=[label], due_at="2032-01-01T00:00:00Z")
@@ -291,7 +295,7 @@ def test_list_sorts_by_due_at_with_undated_tasks_last_across_pages(alice: Client
     assert newest_first == ["middle", "early", "undated-2", "late", "undated-1"]
 
 
-def test_a_cursor_from_another_sort_order_is_rejected_with_422(alice: Client) -> None:
+def test_a_cursor_from_another_sort_order_is_rejected_with_422(alice: AppClient) -> None:
     label = unique_label()
     for i in range(2):
         alice.create(title=str(i), labels=[label])
@@ -301,6 +305,6 @@ def test_a_cursor_from_another_sort_order_is_rejected_with_422(alice: Client) ->
     assert response.json()["errors"][0]["parameter"] == "cursor"
 
 
-def test_duplicate_labels_are_stored_once(alice: Client) -> None:
+def test_duplicate_labels_are_stored_once(alice: AppClient) -> None:
     task = alice.create(labels=["same", "same", "other"])
     assert task["labels"] == ["same", "other"]

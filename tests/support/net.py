@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import dataclass
 
 
 def free_ports(n: int) -> list[int]:
@@ -22,3 +23,19 @@ def free_ports(n: int) -> list[int]:
 def free_port() -> int:
     """One free loopback port."""
     return free_ports(1)[0]
+
+
+@dataclass
+class LoopbackServer:
+    """A server the tests started on 127.0.0.1: its API port and its metrics port."""
+
+    port: int
+    metrics_port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"

@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 from task_manager.logging import LOG_FLUSH_INTERVAL_S
 
-from support.net import free_ports
+from support.net import LoopbackServer, free_ports
 
 TASK_MANAGER = str(Path(sys.executable).with_name("task-manager"))
 START_TIMEOUT = 60.0  # the CI machine is shared and can be very slow to import
@@ -26,22 +26,12 @@ TOKENS = f"alice:{ALICE_TOKEN},bob:{BOB_TOKEN}"
 
 
 @dataclass
-class Service:
+class Service(LoopbackServer):
     """A running `task-manager serve` process."""
 
-    process: subprocess.Popen[bytes]
-    port: int
-    metrics_port: int
-    log_path: Path
+    process: subprocess.Popen[bytes] = field(kw_only=True)
+    log_path: Path = field(kw_only=True)
     env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def log(self) -> str:
         """The output so far, once the service's log buffer has been flushed (a running service
@@ -107,7 +97,7 @@ def start_service(tmp: Path, env: Mapping[str, str] | None = None, *, wait: bool
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    service = Service(process, port, metrics_port, log_path, full_env)
+    service = Service(port, metrics_port, process=process, log_path=log_path, env=full_env)
     if wait:
         try:
             service.wait_ready()

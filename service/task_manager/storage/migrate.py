@@ -109,7 +109,11 @@ def _fork_between_log_writes() -> int:
 
 def upgrade_in_child(engine: Engine) -> str:
     """upgrade() run in a forked child when the schema is behind, so that a serving process never
-    holds Alembic and the migration scripts (about 10 MB of RSS for the life of the process)."""
+    holds Alembic and the migration scripts (about 10 MB of RSS for the life of the process).
+
+    A fork, not `task-manager migrate` as a new process: that one imports the service's libraries
+    all over again, which put the first start on an empty database over its cold-start target
+    (bench/results.md); the fork's child needs only Alembic."""
     if current_revision(engine) == SCHEMA_HEAD:
         return SCHEMA_HEAD
     engine.dispose()  # no pooled connection is shared with the child
