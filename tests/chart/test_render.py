@@ -149,7 +149,11 @@ def test_every_reference_to_the_collector_names_what_the_subchart_renders(
     env = one(manifests, "ConfigMap", "tm-task-manager")["data"]
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://{service}:4318"
 
-    egress = one(manifests, "NetworkPolicy")["spec"]["egress"]
+    policies = find(manifests, "NetworkPolicy")
+    assert any(
+        p["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items() for p in policies
+    ), "no NetworkPolicy selects the renamed collector's pods"
+    egress = one(manifests, "NetworkPolicy", "tm-task-manager")["spec"]["egress"]
     selectors = [
         peer["podSelector"]["matchLabels"]
         for rule in egress
