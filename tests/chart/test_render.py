@@ -34,7 +34,9 @@ def test_dashboards_become_one_configmap_each_for_the_grafana_sidecar(render: Re
     assert len(configmaps) == len(DASHBOARDS)
     for cm, path in zip(sorted(configmaps, key=lambda m: next(iter(m["data"]))), DASHBOARDS):
         assert list(cm["data"]) == [path.name]
-        assert json.loads(cm["data"][path.name]) == json.loads(path.read_text())
+        rendered, source = json.loads(cm["data"][path.name]), json.loads(path.read_text())
+        assert rendered["uid"].startswith(source["uid"] + "-")
+        assert rendered | {"uid": source["uid"]} == source
         assert cm["metadata"]["annotations"]["grafana_folder"] == "Task Manager"
 
 
@@ -205,3 +207,44 @@ def test_subchart_images_are_the_versions_the_e2e_tests_build() -> None:
     major, minor, patch = versions["JAEGER_VERSION"].lstrip("v").split(".")
     assert major == "1"
     assert _chart("charts/jaeger")["appVersion"] == f"2.{int(minor) - 63}.{patch}"
+
+
+def _dashboard_uids(render: Render, *args: str, **set_values: str) -> set[str]:
+    manifests = render(*args, set_values={"dashboards.enabled": "true", **set_values})
+    return {
+        json.loads(text)["uid"]
+        for cm in find(manifests, "ConfigMap")
+        if cm["metadata"]["labels"].get("grafana_dashboard") == "1"
+        for text in cm["data"].values()
+    }
+
+
+def test_two_releases_get_their_own_dashboard_uids_and_a_rerender_keeps_them(
+    render: Render,
+) -> None:
+    first = _dashboard_uids(render)
+    assert len(first) == len(DASHBOARDS)
+    assert all(len(uid) <= 40 for uid in first)  # Grafana's limit
+    assert _dashboard_uids(render) == first
+    assert _dashboard_uids(render, fullnameOverride="other").isdisjoint(first)
+    assert _dashboard_uids(render, **{"dashboards.uidSuffix": "prod"}) == {
+        f"{p.stem}-prod" for p in DASHBOARDS
+    }
+
+
+def test_the_cluster_variable_follows_the_configured_label(render: Render) -> None:
+    manifests = render(
+        set_values={"dashboards.enabled": "true", "dashboards.clusterLabel": "k8s_cluster"}
+    )
+    texts = [
+        text
+        for cm in find(manifests, "ConfigMap")
+        if cm["metadata"]["labels"].get("grafana_dashboard") == "1"
+        for text in cm["data"].values()
+    ]
+    assert texts
+    for text in texts:
+        dashboard = json.loads(text)
+        assert "cluster=~" not in text.replace("k8s_cluster=~", "")
+        (variable,) = [v for v in dashboard["templating"]["list"] if v["name"] == "cluster"]
+        assert variable["query"]["query"].endswith(", k8s_cluster)")

@@ -33,6 +33,10 @@ def dashboard_variables(
         if var["type"] != "query":
             continue
         options = label_values(prometheus, substitute(var["query"]["query"], values))
+        if not options and var.get("includeAll") and "allValue" in var:
+            # Grafana's "All": e.g. the cluster of a Prometheus whose series have no such label.
+            values[var["name"]] = var["allValue"]
+            continue
         assert options, f"{dashboard['uid']}: variable {var['name']} has no values"
         values[var["name"]] = "|".join(options) if var.get("multi") else options[0]
     interval = max(scrape_interval_s, 15)
