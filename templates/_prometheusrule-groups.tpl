@@ -34,10 +34,19 @@ job="{{ include "task-manager.subchartFullname" (dict "root" . "chart" "otel-col
 5m 30m 1h 2h 6h 1d 3d
 {{- end }}
 
+{{/*
+The latency threshold as the service's histogram writes its `le` label (Python's float repr:
+0.5, 1.0, 10.0), whether the value was given as a string or, through --set, as a number.
+*/}}
+{{- define "task-manager.prometheusRule.le" -}}
+{{- $text := .Values.metrics.prometheusRule.slo.latency.thresholdSeconds | float64 | toString }}
+{{- if contains "." $text }}{{ $text }}{{ else }}{{ $text }}.0{{ end }}
+{{- end }}
+
 {{/* Recording rules: per-release 5m rates, and the error and slow ratios of every window. */}}
 {{- define "task-manager.prometheusRule.recordingRules" -}}
 {{- $app := include "task-manager.prometheusRule.appSelector" . -}}
-{{- $le := .Values.metrics.prometheusRule.slo.latency.thresholdSeconds -}}
+{{- $le := include "task-manager.prometheusRule.le" . -}}
 - record: task_manager:http_requests:rate5m
   expr: sum by (namespace, job) (rate(http_server_request_duration_seconds_count{ {{- $app -}} }[5m]))
 - record: task_manager:http_request_errors:rate5m

@@ -29,7 +29,7 @@ REQUIRED_METRICS = {
     ],
     "task-manager-slo": [
         "http_server_request_duration_seconds_count",
-        'http_server_request_duration_seconds_bucket{cluster=~"$cluster",namespace="$namespace",pod=~"$pod",le="0.5"}',
+        'http_server_request_duration_seconds_bucket{cluster=~"$cluster",namespace="$namespace",pod=~"$pod",le="$latency_threshold"}',
     ],
     "task-manager-tasks": [
         "task_manager_tasks_created_total",

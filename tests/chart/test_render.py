@@ -96,12 +96,13 @@ def test_the_package_leaves_out_everything_but_the_chart(tmp_path: Path) -> None
         "values-dev.yaml",
         "values-prod.yaml",
         "README.md",
+        "CHANGELOG.md",
         ".helmignore",
         "templates",
         "charts",
         "grafana-dashboards",
     }, top
-    assert {"Chart.yaml", "values.yaml", "templates", "charts"} <= top
+    assert {"Chart.yaml", "values.yaml", "templates", "charts", "README.md", "CHANGELOG.md"} <= top
     assert all(f"grafana-dashboards/{p.name}" in names for p in DASHBOARDS)
 
 
@@ -248,3 +249,30 @@ def test_the_cluster_variable_follows_the_configured_label(render: Render) -> No
         assert "cluster=~" not in text.replace("k8s_cluster=~", "")
         (variable,) = [v for v in dashboard["templating"]["list"] if v["name"] == "cluster"]
         assert variable["query"]["query"].endswith(", k8s_cluster)")
+
+
+def test_the_slo_dashboard_shows_the_objectives_of_the_rules(render: Render) -> None:
+    manifests = render(
+        set_values={
+            "dashboards.enabled": "true",
+            "metrics.prometheusRule.slo.availability.objective": "99.5",
+            "metrics.prometheusRule.slo.latency.objective": "95",
+            "metrics.prometheusRule.slo.latency.thresholdSeconds": "1.0",
+        }
+    )
+    (slo,) = [
+        json.loads(text)
+        for cm in find(manifests, "ConfigMap")
+        for name, text in cm["data"].items()
+        if name == "task-manager-slo.json"
+    ]
+    constants = {v["name"]: v for v in slo["templating"]["list"] if v["type"] == "constant"}
+    assert {name: v["query"] for name, v in constants.items()} == {
+        "availability_objective": "99.5",
+        "latency_objective": "95",
+        "latency_threshold": "1.0",
+    }
+    assert constants["latency_threshold"]["current"]["value"] == "1.0"
+    exprs = [t["expr"] for p in slo["panels"] for t in p.get("targets", [])]
+    assert any('le="$latency_threshold"' in e for e in exprs)
+    assert any("(1 - $availability_objective / 100)" in e for e in exprs)

@@ -30,6 +30,9 @@ def dashboard_variables(
     single-value variable, every value (regex alternation) for a multi-value one."""
     values: dict[str, str] = {}
     for var in dashboard["templating"]["list"]:
+        if var["type"] == "constant":
+            values[var["name"]] = str(var["query"])
+            continue
         if var["type"] != "query":
             continue
         options = label_values(prometheus, substitute(var["query"]["query"], values))
