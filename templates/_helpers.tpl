@@ -357,7 +357,7 @@ OTEL_RESOURCE_ATTRIBUTES: {{ join "," $attrs | quote }}
 
 {{/* NetworkPolicy egress rule: PostgreSQL (nothing on SQLite). */}}
 {{- define "task-manager.networkPolicy.databaseEgress" -}}
-{{- if include "task-manager.isPostgres" . }}
+{{- if include "task-manager.isPostgres" . -}}
 # PostgreSQL.
 - ports:
     - port: {{ .Values.database.postgresql.port }}
