@@ -73,19 +73,29 @@ def test_dev_runs_collector_and_jaeger_and_prod_points_at_a_backend(render: Rend
     assert "endpoint: tempo-distributor.tracing.svc:4317" in config
 
 
-def test_the_package_leaves_out_everything_but_the_chart(tmp_path: Path) -> None:
+def _package(tmp_path: Path) -> Path:
+    """The chart as the release packages it (ci/package-chart.sh)."""
+    import os
     import subprocess
-    import tarfile
 
     from .conftest import _helm
 
+    env = {**os.environ, "PATH": f"{Path(_helm()).parent}:{os.environ['PATH']}"}
     subprocess.run(
-        [_helm(), "package", str(REPO_ROOT), "--destination", str(tmp_path)],
+        [str(REPO_ROOT / "ci" / "package-chart.sh"), str(tmp_path)],
         check=True,
         capture_output=True,
+        env=env,
+        timeout=120,
     )
     (package,) = tmp_path.glob("task-manager-*.tgz")
-    with tarfile.open(package) as tar:
+    return package
+
+
+def test_the_package_leaves_out_everything_but_the_chart(tmp_path: Path) -> None:
+    import tarfile
+
+    with tarfile.open(_package(tmp_path)) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     top = {n.split("/", 1)[0] for n in names}
     assert top <= {
@@ -104,6 +114,38 @@ def test_the_package_leaves_out_everything_but_the_chart(tmp_path: Path) -> None
     }, top
     assert {"Chart.yaml", "values.yaml", "templates", "charts", "README.md", "CHANGELOG.md"} <= top
     assert all(f"grafana-dashboards/{p.name}" in names for p in DASHBOARDS)
+
+
+def test_the_packaged_readme_is_for_chart_users_with_working_links(tmp_path: Path) -> None:
+    import re
+    import tarfile
+
+    with tarfile.open(_package(tmp_path)) as tar:
+        member = tar.extractfile("task-manager/README.md")
+        assert member is not None
+        readme = member.read().decode()
+    headings = re.findall(r"^## (.+)$", readme, flags=re.M)
+    assert headings == [
+        "Install with Helm",
+        "kube-prometheus-stack integration",
+        "GitOps (Argo CD and Flux)",
+        "Configuration",
+        "Observability",
+        "Verifying a release",
+    ]
+    assert "<!-- values-table:start -->" in readme
+    assert "### Upgrading" in readme
+    assert readme.count("cosign verify") == 2  # the image and the chart
+    for target in re.findall(r"\]\(([^)\s]+)\)", readme):
+        assert target.startswith(("https://", "#")), (
+            f"relative link {target} breaks outside the repo"
+        )
+        if target.startswith("#"):
+            anchors = {
+                re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
+                for h in re.findall(r"^#+ (.+)$", readme, flags=re.M)
+            }
+            assert target[1:] in anchors, target
 
 
 def test_the_subcharts_are_off_by_default(render: Render) -> None:
