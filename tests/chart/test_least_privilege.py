@@ -158,6 +158,20 @@ def test_no_secret_reaches_the_api_or_the_migration_as_an_environment_value(
         assert api["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc"
 
 
+def test_no_pod_of_the_release_takes_a_secret_through_its_environment(render: Render) -> None:
+    """The subcharts included: the collector's export headers (everything.yaml sets them, from
+    the chart's Secret and a user's) are mounted files too."""
+    manifests = render("tests/chart/values/everything.yaml")
+    collector = one(manifests, "Deployment", "tm-otel-collector")["spec"]["template"]["spec"]
+    assert any("projected" in v for v in collector["volumes"]), "no header files mounted"
+    for name, _, spec in _pods(manifests):
+        for container in [*spec["containers"], *spec.get("initContainers", [])]:
+            for source in container.get("envFrom", []):
+                assert "secretRef" not in source, (name, container["name"])
+            for var in container.get("env", []):
+                assert "secretKeyRef" not in var.get("valueFrom", {}), (name, var["name"])
+
+
 def test_the_values_files_enable_what_these_tests_rely_on() -> None:
     prod = yaml.safe_load((REPO_ROOT / "values-prod.yaml").read_text())
     assert prod["networkPolicy"]["enabled"] is True
