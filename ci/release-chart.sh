@@ -19,7 +19,7 @@ if [[ -n "${REGISTRY_TOKEN:-}" ]]; then
 fi
 
 mkdir -p build/release
-helm package . --destination build/release
+ci/package-chart.sh build/release
 helm push "build/release/$name-$version.tgz" "$registry" | tee build/release/push.txt
 digest=$(sed -n 's/^Digest: //p' build/release/push.txt)
 [[ -n "$digest" ]] || die "helm push printed no digest"

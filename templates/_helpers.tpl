@@ -155,6 +155,76 @@ imagePullSecrets:
 {{- if .Values.database.postgresql.existingSecret }}{{ .Values.database.postgresql.existingSecretKey }}{{ else }}database-url{{ end }}
 {{- end }}
 
+{{/* Directory and file of the mounted database URL (TASK_MANAGER_DATABASE_URL_FILE). */}}
+{{- define "task-manager.databaseUrlDir" -}}
+/etc/task-manager/database
+{{- end }}
+{{- define "task-manager.databaseUrlFile" -}}
+{{- include "task-manager.databaseUrlDir" . }}/database-url
+{{- end }}
+
+{{/* Directory and file of the mounted OTLP export headers (OTEL_EXPORTER_OTLP_HEADERS_FILE). */}}
+{{- define "task-manager.otlpHeadersDir" -}}
+/etc/task-manager/otlp-headers
+{{- end }}
+{{- define "task-manager.otlpHeadersFile" -}}
+{{- include "task-manager.otlpHeadersDir" . }}/headers
+{{- end }}
+
+{{/*
+Secrets reach the API container as files, one read-only Secret volume each (tokens, database URL,
+OTLP export headers), named by the ConfigMap's *_FILE variables: no secret value is in the pod's
+environment, `kubectl describe` or the process environment.
+*/}}
+{{- define "task-manager.secretVolumes" -}}
+{{- if .Values.auth.enabled }}
+- name: tokens
+  secret:
+    secretName: {{ include "task-manager.tokensSecretName" . }}
+    items:
+      - key: {{ include "task-manager.tokensSecretKey" . }}
+        path: tokens
+{{- end }}
+{{- if include "task-manager.isPostgres" . }}
+- name: database-url
+  secret:
+    secretName: {{ include "task-manager.databaseSecretName" . }}
+    items:
+      - key: {{ include "task-manager.databaseSecretKey" . }}
+        path: database-url
+{{- end }}
+{{- if include "task-manager.otlpHeaders" . }}
+- name: otlp-headers
+  secret:
+    secretName: {{ .Values.tracing.headers.existingSecret }}
+    items:
+      - key: {{ .Values.tracing.headers.existingSecretKey }}
+        path: headers
+{{- end }}
+{{- end }}
+{{- define "task-manager.secretVolumeMounts" -}}
+{{- if .Values.auth.enabled }}
+- name: tokens
+  mountPath: /etc/task-manager/tokens
+  readOnly: true
+{{- end }}
+{{- if include "task-manager.isPostgres" . }}
+- name: database-url
+  mountPath: {{ include "task-manager.databaseUrlDir" . }}
+  readOnly: true
+{{- end }}
+{{- if include "task-manager.otlpHeaders" . }}
+- name: otlp-headers
+  mountPath: {{ include "task-manager.otlpHeadersDir" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* True when the API exports traces with headers from tracing.headers.existingSecret. */}}
+{{- define "task-manager.otlpHeaders" -}}
+{{- if and .Values.tracing.enabled .Values.tracing.headers.existingSecret (include "task-manager.otlpEndpoint" .) }}true{{ end }}
+{{- end }}
+
 {{/* True when the chart renders its own Secret (tokens and/or database URL). */}}
 {{- define "task-manager.createSecret" -}}
 {{- if or (and .Values.auth.enabled (not .Values.auth.existingSecret)) (and (include "task-manager.isPostgres" .) (not .Values.database.postgresql.existingSecret)) }}true{{ end }}
@@ -197,12 +267,31 @@ fullnameOverride reaches all of them.
 {{- end }}
 {{- end }}
 
-{{/* OTLP/HTTP endpoint of the traces: configured, else the collector subchart's Service, else none. */}}
+{{/* Port of the collector's OTLP receiver for tracing.protocol: 4317 for grpc, 4318 for http/protobuf. */}}
+{{- define "task-manager.otlpDefaultPort" -}}
+{{- ternary "4317" "4318" (eq .Values.tracing.protocol "grpc") }}
+{{- end }}
+
+{{/* OTLP endpoint of the traces: configured, else the collector subchart's Service, else none. */}}
 {{- define "task-manager.otlpEndpoint" -}}
 {{- if .Values.tracing.endpoint }}
 {{- .Values.tracing.endpoint }}
 {{- else if (index .Values "otel-collector" "enabled") }}
-{{- printf "http://%s:4318" (include "task-manager.subchartFullname" (dict "root" . "chart" "otel-collector")) }}
+{{- printf "http://%s:%s" (include "task-manager.subchartFullname" (dict "root" . "chart" "otel-collector")) (include "task-manager.otlpDefaultPort" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+TCP port of the OTLP endpoint, for the NetworkPolicy egress: the URL's own port, else the scheme's
+(443 for https, 80 for http), so the egress follows tracing.endpoint without a value of its own.
+*/}}
+{{- define "task-manager.otlpEndpointPort" -}}
+{{- $url := urlParse (include "task-manager.otlpEndpoint" .) }}
+{{- $hostPort := splitList ":" $url.host }}
+{{- if and (gt (len $hostPort) 1) (last $hostPort) }}
+{{- last $hostPort }}
+{{- else }}
+{{- ternary "443" "80" (eq $url.scheme "https") }}
 {{- end }}
 {{- end }}
 
@@ -219,7 +308,9 @@ TASK_MANAGER_AUTH_ENABLED: {{ .Values.auth.enabled | quote }}
 {{- if .Values.auth.enabled }}
 TASK_MANAGER_AUTH_TOKENS_FILE: /etc/task-manager/tokens/tokens
 {{- end }}
-{{- if not (include "task-manager.isPostgres" .) }}
+{{- if include "task-manager.isPostgres" . }}
+TASK_MANAGER_DATABASE_URL_FILE: {{ include "task-manager.databaseUrlFile" . }}
+{{- else }}
 TASK_MANAGER_DATABASE_URL: sqlite:////var/lib/task-manager/tasks.db
 {{- end }}
 OTEL_SERVICE_NAME: {{ default (include "task-manager.name" .) .Values.tracing.serviceName | quote }}
@@ -227,7 +318,10 @@ OTEL_SERVICE_NAME: {{ default (include "task-manager.name" .) .Values.tracing.se
 {{- if and .Values.tracing.enabled $endpoint }}
 OTEL_SDK_DISABLED: "false"
 OTEL_EXPORTER_OTLP_ENDPOINT: {{ $endpoint | quote }}
-OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf
+OTEL_EXPORTER_OTLP_PROTOCOL: {{ .Values.tracing.protocol | quote }}
+{{- if include "task-manager.otlpHeaders" . }}
+OTEL_EXPORTER_OTLP_HEADERS_FILE: {{ include "task-manager.otlpHeadersFile" . }}
+{{- end }}
 OTEL_TRACES_SAMPLER: {{ .Values.tracing.sampler | quote }}
 OTEL_TRACES_SAMPLER_ARG: {{ .Values.tracing.samplerRatio | quote }}
 {{- else }}
@@ -249,4 +343,47 @@ OTEL_RESOURCE_ATTRIBUTES: {{ join "," $attrs | quote }}
 {{/* Seconds Kubernetes waits after SIGTERM: preStop sleep + the service's drain + a margin to exit. */}}
 {{- define "task-manager.terminationGracePeriodSeconds" -}}
 {{- add (int .Values.config.preStopSleepSeconds) (int (ceil .Values.config.drainSeconds)) 5 }}
+{{- end }}
+
+{{/* NetworkPolicy egress rule: DNS (UDP and TCP 53) to any resolver. */}}
+{{- define "task-manager.networkPolicy.dnsEgress" -}}
+# DNS.
+- ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- end }}
+
+{{/* NetworkPolicy egress rule: PostgreSQL (nothing on SQLite). */}}
+{{- define "task-manager.networkPolicy.databaseEgress" -}}
+{{- if include "task-manager.isPostgres" . -}}
+# PostgreSQL.
+- ports:
+    - port: {{ .Values.database.postgresql.port }}
+      protocol: TCP
+  {{- with .Values.networkPolicy.databaseTo }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* NetworkPolicy ingress rule, for dict "root" . "port" PORT: Prometheus scraping PORT. */}}
+{{- define "task-manager.networkPolicy.metricsIngress" -}}
+# Prometheus scraping the metrics port.
+- ports:
+    - port: {{ .port }}
+      protocol: TCP
+  from:
+    - namespaceSelector:
+        matchLabels:
+          {{- toYaml .root.Values.networkPolicy.metricsNamespaceSelector | nindent 10 }}
+{{- end }}
+
+{{/* TCP port of the collector's export endpoint (`host:port` or a URL; 4317 without a port). */}}
+{{- define "task-manager.collectorExportPort" -}}
+{{- $endpoint := (index .Values "otel-collector" "exporter" "endpoint") | default "jaeger:4317" }}
+{{- $hostPort := regexReplaceAll "^[a-z]+://" $endpoint "" | splitList "/" | first | splitList ":" }}
+{{- if and (gt (len $hostPort) 1) (last $hostPort) }}{{ last $hostPort }}{{ else }}4317{{ end }}
 {{- end }}

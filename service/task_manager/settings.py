@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -36,7 +36,14 @@ Sampler = Literal[
 ]
 
 # Fields holding secrets: redacted by check-config and never logged.
-SECRET_FIELDS = frozenset({"auth_tokens", "database_url"})
+SECRET_FIELDS = frozenset({"auth_tokens", "database_url", "otel_exporter_otlp_headers"})
+# Secrets that can be read from a file instead (a mounted Kubernetes Secret, so the value shows up
+# in neither `kubectl describe` nor the process environment): the secret's field -> its *_FILE
+# field. The tokens have their own file format and reloading (auth_tokens_file, task_manager.auth).
+SECRET_FILE_FIELDS = {
+    "database_url": "database_url_file",
+    "otel_exporter_otlp_headers": "otel_exporter_otlp_headers_file",
+}
 
 
 class ConfigError(Exception):
@@ -99,6 +106,13 @@ class Settings(BaseSettings):
             "`postgresql://user:pass@host/db` (driver psycopg 3). Treated as a secret."
         ),
     )
+    database_url_file: Path | None = Field(
+        default=None,
+        description=(
+            "File holding the database URL (e.g. a mounted Secret), read once at start; "
+            "surrounding whitespace is ignored. Set it or `TASK_MANAGER_DATABASE_URL`, not both."
+        ),
+    )
     auth_enabled: bool = Field(
         default=True,
         description="Require a bearer token on /api/v1. Turning it off logs a warning at start.",
@@ -138,8 +152,8 @@ class Settings(BaseSettings):
         default=None,
         validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
         description=(
-            "Base URL of the OTLP/HTTP receiver (e.g. `http://collector:4318`); traces go to "
-            "`<endpoint>/v1/traces`. Tracing is off when neither endpoint variable is set."
+            "Base URL of the OTLP receiver (e.g. `http://collector:4318`); over HTTP traces go "
+            "to `<endpoint>/v1/traces`. Tracing is off when neither endpoint variable is set."
         ),
     )
     otel_exporter_otlp_traces_endpoint: str | None = Field(
@@ -147,15 +161,27 @@ class Settings(BaseSettings):
         validation_alias="OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
         description="Full URL for traces; overrides OTEL_EXPORTER_OTLP_ENDPOINT.",
     )
-    otel_exporter_otlp_protocol: Literal["http/protobuf"] = Field(
+    otel_exporter_otlp_protocol: Literal["http/protobuf", "grpc"] = Field(
         default="http/protobuf",
         validation_alias="OTEL_EXPORTER_OTLP_PROTOCOL",
-        description="OTLP transport; only `http/protobuf` is supported.",
+        description=(
+            "OTLP transport: `http/protobuf` (port 4318) or `grpc` (port 4317; the endpoint is "
+            "then used as given, with no `/v1/traces` path)."
+        ),
     )
     otel_exporter_otlp_headers: SecretStr | None = Field(
         default=None,
         validation_alias="OTEL_EXPORTER_OTLP_HEADERS",
         description="`key=value,...` headers sent with each export. Treated as a secret.",
+    )
+    otel_exporter_otlp_headers_file: Path | None = Field(
+        default=None,
+        validation_alias="OTEL_EXPORTER_OTLP_HEADERS_FILE",
+        description=(
+            "File holding the `key=value,...` export headers (e.g. a mounted Secret), read once "
+            "at start; the service's own addition to the OTEL_* variables. Set it or "
+            "`OTEL_EXPORTER_OTLP_HEADERS`, not both."
+        ),
     )
     otel_traces_sampler: Sampler = Field(
         default="parentbased_always_on",
@@ -226,11 +252,34 @@ class Settings(BaseSettings):
         "otel_exporter_otlp_traces_endpoint",
         "otel_resource_attributes",
         "auth_tokens_file",
+        "database_url_file",
+        "otel_exporter_otlp_headers_file",
         mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        """Puts the content of each *_FILE in place of its secret, before validation.
+
+        A missing, unreadable or empty file raises ConfigError (not a ValueError, so pydantic
+        lets it through) naming the *_FILE variable."""
+        if not isinstance(data, dict):
+            return data
+        for field, file_field in SECRET_FILE_FIELDS.items():
+            path = data.get(_input_key(file_field))
+            if not isinstance(path, str | Path) or not str(path).strip():
+                continue
+            variable = environment_variable(file_field)
+            if data.get(_input_key(field)) not in (None, ""):
+                raise ConfigError(
+                    variable, f"set either it or {environment_variable(field)}, not both"
+                )
+            data = {**data, _input_key(field): _read_secret_file(variable, Path(path))}
+        return data
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -251,11 +300,13 @@ class Settings(BaseSettings):
 
     @property
     def traces_endpoint(self) -> str | None:
-        """The OTLP/HTTP traces URL, or None when tracing is off."""
+        """The URL traces are exported to, or None when tracing is off."""
         if self.otel_sdk_disabled:
             return None
         if self.otel_exporter_otlp_traces_endpoint:
             return self.otel_exporter_otlp_traces_endpoint
+        if self.otel_exporter_otlp_endpoint and self.otel_exporter_otlp_protocol == "grpc":
+            return self.otel_exporter_otlp_endpoint
         if self.otel_exporter_otlp_endpoint:
             # As the OTLP exporter resolves it: one trailing slash dropped.
             return self.otel_exporter_otlp_endpoint.removesuffix("/") + "/v1/traces"
@@ -274,6 +325,24 @@ class Settings(BaseSettings):
                 shown = str(value).lower() if isinstance(value, bool) else str(value)
             out[environment_variable(name)] = shown
         return out
+
+
+def _input_key(field: str) -> str:
+    """Key of ``field`` in the env source's output: its alias, or its name under env_prefix."""
+    alias = Settings.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else field
+
+
+def _read_secret_file(variable: str, path: Path) -> str:
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(variable, f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(variable, f"{path} is not UTF-8 text") from None
+    if not secret:
+        raise ConfigError(variable, f"{path} is empty")
+    return secret
 
 
 def _redact(name: str, secret: str) -> str:

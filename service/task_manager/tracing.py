@@ -2,8 +2,8 @@
 
 Settings validates and documents the OTEL_* variables (check-config fails on a bad one); the SDK
 reads them itself: Resource.create() the resource attributes and service name, TracerProvider the
-sampler, the OTLP exporter its endpoint and headers, BatchSpanProcessor the OTEL_BSP_* it is not
-given here.
+sampler, the OTLP exporter (task_manager.otlp) its endpoint, BatchSpanProcessor the OTEL_BSP_* it
+is not given here.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 from sqlalchemy import Engine
 
+from task_manager.otlp import span_exporter
 from task_manager.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -113,20 +114,17 @@ def setup_tracing(settings: Settings, app: Flask, engine: Engine, version: str) 
     if endpoint is None:
         log.info("tracing off: no OTEL_EXPORTER_OTLP_ENDPOINT set")
         return Tracing(provider=None)
-    # Imported here so that a process without tracing never loads the exporter (start-up time).
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
     from task_manager import http_tracing
 
     provider = TracerProvider(
         resource=_resource(settings, version),
         sampler=_NoRootClientSpans(_environment_sampler()),
     )
-    # The exporter reads OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT and _HEADERS (percent-decoded) itself.
+    # The exporter of the configured protocol (task_manager.otlp) reads the endpoint itself.
     # The batch settings are passed because the service's defaults are lower than the SDK's.
     provider.add_span_processor(
         BatchSpanProcessor(
-            OTLPSpanExporter(),
+            span_exporter(settings),
             schedule_delay_millis=settings.otel_bsp_schedule_delay,
             max_export_batch_size=settings.otel_bsp_max_export_batch_size,
         )

@@ -29,7 +29,7 @@ REQUIRED_METRICS = {
     ],
     "task-manager-slo": [
         "http_server_request_duration_seconds_count",
-        'http_server_request_duration_seconds_bucket{namespace="$namespace",pod=~"$pod",le="0.5"}',
+        'http_server_request_duration_seconds_bucket{cluster=~"$cluster",namespace="$namespace",pod=~"$pod",le="$latency_threshold"}',
     ],
     "task-manager-tasks": [
         "task_manager_tasks_created_total",
@@ -96,13 +96,15 @@ def test_no_datasource_uid_is_hard_coded(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
-def test_every_query_is_scoped_to_the_selected_namespace_and_pods(path: Path) -> None:
+def test_every_query_is_scoped_to_the_selected_cluster_namespace_and_pods(path: Path) -> None:
     for panel in query_panels(load(path)):
         for target in panel["targets"]:
             blocks = selectors(target["expr"])
             assert blocks, f"{panel['title']}: no metric selector in {target['expr']}"
             for block in blocks:
-                assert 'namespace="$namespace"' in block, f"{panel['title']}: {block}"
+                assert 'cluster=~"$cluster",namespace="$namespace"' in block, (
+                    f"{panel['title']}: {block}"
+                )
                 assert 'pod=~"$pod"' in block, f"{panel['title']}: {block}"
 
 
@@ -135,3 +137,15 @@ def test_every_panel_and_target_explains_itself(path: Path) -> None:
         assert panel["description"].strip(), panel["title"]
         refs = [t["refId"] for t in panel["targets"]]
         assert len(refs) == len(set(refs)), panel["title"]
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_the_cluster_variable_defaults_to_all_for_series_without_a_cluster_label(
+    path: Path,
+) -> None:
+    variables = {v["name"]: v for v in load(path)["templating"]["list"]}
+    cluster = variables["cluster"]
+    assert cluster["includeAll"] is True
+    assert cluster["allValue"] == ".*"  # also matches series that have no cluster label
+    assert cluster["query"]["query"].endswith(", cluster)")
+    assert 'cluster=~"$cluster"' in variables["namespace"]["query"]["query"]

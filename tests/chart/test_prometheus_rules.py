@@ -32,6 +32,16 @@ RENDER_ARGS = [
 ]  # fmt: skip
 
 
+# Values a rule test file is rendered with (the others use the chart's defaults).
+RULE_TEST_VALUES = {
+    "custom-slo.test.yaml": [
+        "--set", "metrics.prometheusRule.slo.availability.objective=99",
+        "--set", "metrics.prometheusRule.slo.latency.objective=95",
+        "--set", "metrics.prometheusRule.slo.latency.thresholdSeconds=1.0",
+    ],
+}  # fmt: skip
+
+
 def tool(name: str) -> str:
     path = TOOLS / name
     if not path.exists():
@@ -56,10 +66,14 @@ def groups() -> list[dict[str, Any]]:
     return render_rule_groups()
 
 
+def write_rules(d: Path, groups: list[dict[str, Any]]) -> None:
+    (d / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+
+
 @pytest.fixture(scope="module")
 def rules_dir(tmp_path_factory: pytest.TempPathFactory, groups: list[dict[str, Any]]) -> Path:
     d = tmp_path_factory.mktemp("rules")
-    (d / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+    write_rules(d, groups)
     for test in RULE_TESTS:
         shutil.copy(test, d / test.name)
     return d
@@ -81,8 +95,12 @@ def test_rendered_rules_pass_promtool_check(rules_dir: Path) -> None:
 
 @pytest.mark.parametrize("test_file", RULE_TESTS, ids=lambda p: p.name)
 def test_alerts_fire_and_stay_silent_as_the_unit_tests_expect(
-    rules_dir: Path, test_file: Path
+    rules_dir: Path, test_file: Path, tmp_path: Path
 ) -> None:
+    if test_file.name in RULE_TEST_VALUES:
+        rules_dir = tmp_path
+        write_rules(rules_dir, render_rule_groups(*RULE_TEST_VALUES[test_file.name]))
+        shutil.copy(test_file, rules_dir / test_file.name)
     result = subprocess.run(
         [tool("promtool"), "test", "rules", test_file.name],
         cwd=rules_dir,
@@ -140,3 +158,55 @@ def test_rules_select_the_release_namespace_and_service(groups: list[dict[str, A
     assert 'namespace="shop"' in text
     assert 'job="tasks"' in text
     assert 'namespace="tm"' not in text
+
+
+def test_the_burn_rate_alerts_read_recorded_ratios_not_long_raw_rates(
+    groups: list[dict[str, Any]],
+) -> None:
+    recorded = {r["record"] for g in groups for r in g["rules"] if "record" in r}
+    for window in ("5m", "30m", "1h", "2h", "6h", "1d", "3d"):
+        assert {
+            f"task_manager:slo_errors:ratio_rate{window}",
+            f"task_manager:slo_slow:ratio_rate{window}",
+        } <= recorded
+    every_expr = [r["expr"] for g in groups for r in g["rules"]]
+    # The raw request series are only ever read over 5 minutes.
+    for expr in every_expr:
+        for window in re.findall(
+            r"http_server_request_duration_seconds_\w+\{[^}]*\}\[(\w+)\]", expr
+        ):
+            assert window == "5m", expr
+    for alert in alerts(groups):
+        if alert["labels"].get("slo"):
+            assert "http_server_request_duration_seconds" not in alert["expr"], alert["alert"]
+
+
+def test_each_alert_can_be_turned_off_and_an_empty_group_is_left_out(rules_dir: Path) -> None:
+    off = [
+        "--set", "metrics.prometheusRule.alerts.TaskManagerLatencyBudgetBurnFast=false",
+        "--set", "metrics.prometheusRule.alerts.TaskManagerCollectorDroppingSpans=false",
+    ]  # fmt: skip
+    groups = render_rule_groups(*off)
+    names = {a["alert"] for a in alerts(groups)}
+    assert "TaskManagerLatencyBudgetBurnFast" not in names
+    assert "TaskManagerLatencyBudgetBurnSlow" in names
+    assert "task-manager.trace-pipeline" not in {g["name"] for g in groups}
+    (rules_dir / "off").mkdir()
+    write_rules(rules_dir / "off", groups)
+    result = subprocess.run(
+        [tool("promtool"), "check", "rules", "off/rules.yaml"],
+        cwd=rules_dir,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_objectives_reach_the_rules(groups: list[dict[str, Any]]) -> None:
+    custom = render_rule_groups(*RULE_TEST_VALUES["custom-slo.test.yaml"])
+    text = yaml.safe_dump(custom)
+    assert 'le="1.0"' in text
+    assert 'le="0.5"' not in text
+    assert "(1 - 99 / 100)" in text
+    assert "(1 - 95 / 100)" in text
+    assert "(1 - 99.9 / 100)" in yaml.safe_dump(groups)

@@ -48,10 +48,17 @@ def _env(manifests: list[Manifest], container: dict, tmp: Path) -> dict[str, str
     for source in container.get("envFrom", []):
         env.update(one(manifests, "ConfigMap", source["configMapRef"]["name"])["data"])
     for var in container.get("env", []):
-        if "value" in var:
-            env[var["name"]] = var["value"]
-        else:  # a Secret key; existingSecrets are the user's, so stand in a PostgreSQL URL
-            env[var["name"]] = "postgresql://tasks:tasks@127.0.0.1:1/tasks"
+        assert "value" in var, f"{var['name']} is not a plain value: secrets are mounted files"
+        env[var["name"]] = var["value"]
+    if "TASK_MANAGER_DATABASE_URL_FILE" in env:
+        # The mounted Secret; existingSecrets are the user's, so stand in a PostgreSQL URL.
+        url = tmp / "database-url"
+        url.write_text("postgresql://tasks:tasks@127.0.0.1:1/tasks\n")
+        env["TASK_MANAGER_DATABASE_URL_FILE"] = str(url)
+    if "OTEL_EXPORTER_OTLP_HEADERS_FILE" in env:
+        headers = tmp / "otlp-headers"
+        headers.write_text("x-api-key=chart-contract\n")
+        env["OTEL_EXPORTER_OTLP_HEADERS_FILE"] = str(headers)
     if "TASK_MANAGER_AUTH_TOKENS_FILE" in env:
         tokens = tmp / "tokens"
         tokens.write_text(f"# mounted from the chart's Secret\nci:{TOKEN}\n")
@@ -182,7 +189,7 @@ def test_the_migration_job_command_migrates_with_its_rendered_environment(
     job = _container(manifests, "Job")
     env = _env(manifests, job, tmp_path)
     # The one substitution: SQLite in tmp for the PostgreSQL server the Job would reach.
-    env["TASK_MANAGER_DATABASE_URL"] = f"sqlite:///{tmp_path}/migrated.db"
+    Path(env["TASK_MANAGER_DATABASE_URL_FILE"]).write_text(f"sqlite:///{tmp_path}/migrated.db")
     result = _task_manager(job["args"], env, tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "migrated.db").stat().st_size > 0

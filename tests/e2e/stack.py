@@ -159,12 +159,12 @@ class Rendered:
         return [g for r in rules for g in r["spec"]["groups"]]
 
 
-def render(values: str = "values-dev.yaml") -> Rendered:
+def render(values: str = "values-dev.yaml", sets: tuple[str, ...] = ()) -> Rendered:
     cmd = [tool("helm"), "template", RELEASE, str(ROOT), "--namespace", NAMESPACE, "-f",
            str(ROOT / values)]  # fmt: skip
     for api in CRD_API:
         cmd += ["--api-versions", api]
-    for s in RENDER_SETS:
+    for s in (*RENDER_SETS, *sets):
         cmd += ["--set", s]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return Rendered([d for d in yaml.safe_load_all(out) if d])

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 import requests
-from stack import NAMESPACE, Stack, Traffic
+from stack import NAMESPACE, POD, Stack, Traffic, render, wait_http
 from support.dashboards import dashboard_variables, substitute
+from support.net import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "grafana-dashboards").glob("*.json"))
@@ -87,6 +88,41 @@ def test_every_request_arrives_in_jaeger_as_a_server_span_with_route_and_status(
     }
     for method, _path, status in traffic.calls:
         assert (method, status) in seen, f"no server span for {method} -> {status}: {seen}"
+
+
+def test_an_app_rendered_with_tracing_protocol_grpc_exports_to_the_collectors_grpc_port(
+    stack: Stack,
+) -> None:
+    """A second app process with the environment of a `tracing.protocol=grpc` render: its spans
+    reach Jaeger through the real collector's OTLP/gRPC receiver (port 4317)."""
+    rendered = render(sets=("tracing.protocol=grpc",))
+    pod_env = rendered.container_env(stack.app, POD)
+    assert pod_env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc"
+    assert pod_env["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://{stack.collector}:4317"
+    port, metrics_port = free_ports(2)
+    service = "task-manager-over-grpc"
+    env = {
+        **stack.app_env,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": stack.ports.dial(pod_env["OTEL_EXPORTER_OTLP_ENDPOINT"]),
+        "OTEL_SERVICE_NAME": service,
+        "TASK_MANAGER_PORT": str(port),
+        "TASK_MANAGER_METRICS_PORT": str(metrics_port),
+        "TASK_MANAGER_DATABASE_URL": f"sqlite:///{stack.dir / 'grpc.db'}",
+    }
+    proc = stack.spawn("app-grpc", [str(ROOT / ".venv" / "bin" / "task-manager"), "serve"], env)
+    try:
+        wait_http(proc, f"http://127.0.0.1:{port}/readyz")
+        r = requests.get(
+            f"http://127.0.0.1:{port}/api/v1/tasks",
+            headers={"Authorization": f"Bearer {stack.token}"},
+            timeout=10,
+        )
+        assert r.status_code == 200, r.text
+        traces = jaeger_traces(stack, service, want=1)
+        assert [s["operationName"] for t in traces for s in server_spans(t)], proc.tail()
+    finally:
+        proc.stop()
 
 
 def test_server_spans_name_the_route_template_not_the_raw_path(

@@ -69,7 +69,7 @@ def test_settings_ignore_the_process_environment_when_given_a_mapping(
         ("TASK_MANAGER_LOG_LEVEL", "loud"),
         ("OTEL_TRACES_SAMPLER", "sometimes"),
         ("OTEL_TRACES_SAMPLER_ARG", "2"),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
         ("OTEL_BSP_SCHEDULE_DELAY", "0"),
         ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "many"),
     ],

@@ -30,9 +30,16 @@ def dashboard_variables(
     single-value variable, every value (regex alternation) for a multi-value one."""
     values: dict[str, str] = {}
     for var in dashboard["templating"]["list"]:
+        if var["type"] == "constant":
+            values[var["name"]] = str(var["query"])
+            continue
         if var["type"] != "query":
             continue
         options = label_values(prometheus, substitute(var["query"]["query"], values))
+        if not options and var.get("includeAll") and "allValue" in var:
+            # Grafana's "All": e.g. the cluster of a Prometheus whose series have no such label.
+            values[var["name"]] = var["allValue"]
+            continue
         assert options, f"{dashboard['uid']}: variable {var['name']} has no values"
         values[var["name"]] = "|".join(options) if var.get("multi") else options[0]
     interval = max(scrape_interval_s, 15)

@@ -67,7 +67,12 @@ imagePullSecrets:
 {{- printf "%s-headers" (include "otel-collector.fullname" .) }}
 {{- end }}
 
-{{/* Environment variable carrying one export header's value: x-api-key -> OTLP_HEADER_X_API_KEY. */}}
+{{/* Directory of the mounted export header files. */}}
+{{- define "otel-collector.headersDir" -}}
+/etc/otelcol/headers
+{{- end }}
+
+{{/* File (and Secret key) carrying one export header's value: x-api-key -> OTLP_HEADER_X_API_KEY. */}}
 {{- define "otel-collector.headerEnvName" -}}
 {{- printf "OTLP_HEADER_%s" (regexReplaceAll "[^A-Z0-9]" (upper .) "_") }}
 {{- end }}
@@ -75,7 +80,9 @@ imagePullSecrets:
 {{/*
 Export headers as YAML `headers: [{header, env, secret, key}]`: each value stays in a Secret (the
 chart's for exporter.headers, the user's for exporter.existingSecretHeaders), reaches the container
-as the variable `env`, and the config names only `${env:<env>}`, never the value.
+as the file `<headersDir>/<env>` of a read-only Secret volume (not as an environment variable, so it
+shows in neither `kubectl describe` nor the process environment), and the config names only
+`${file:<headersDir>/<env>}`, never the value.
 */}}
 {{- define "otel-collector.exportHeaders" -}}
 {{- $e := .Values.exporter }}
@@ -127,10 +134,10 @@ exporters:
     tls:
       insecure: {{ .Values.exporter.insecure }}
     {{- with (include "otel-collector.exportHeaders" . | fromYaml).headers }}
-    # Values come from Secrets through the environment; this ConfigMap holds none.
+    # Values are files mounted from Secrets; this ConfigMap holds none.
     headers:
       {{- range . }}
-      {{ .header | quote }}: "${env:{{ .env }}}"
+      {{ .header | quote }}: "${file:{{ include "otel-collector.headersDir" $ }}/{{ .env }}}"
       {{- end }}
     {{- end }}
 extensions:
