@@ -56,18 +56,20 @@ def table(results: list[dict[str, Any]], phase: float) -> str:
         f"writers, 1 reader, a /readyz prober; phases of {phase:g} s before, during and after the",
         "fault). *Lost* counts writes acknowledged with a 2xx that the database does not hold",
         "afterwards; *worst unaffected* is the slowest request the fault should not touch;",
-        "*RSS peak* is the service's high-water mark. What an operator sees and does for each",
-        "fault: [runbook.md](runbook.md#faults).",
+        "*RSS peak* is the service's high-water mark; *calm -> fault* compares the API requests'",
+        "throughput and p99 before the fault with those during it (requests that failed included).",
+        "What an operator sees and does for each fault: [runbook.md](runbook.md#faults).",
         "",
         "| Fault | Database | Sent | Failed | Lost | Worst unaffected (ms) | Unaffected | "
-        "RSS peak (MB) | Timeline |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "RSS peak (MB) | req/s calm -> fault | p99 ms calm -> fault | Timeline |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r['fault']} | {r['database']} | {r['sent']} | {r['failed']} | {r['lost']} | "
             f"{r['worst_unaffected_ms']:.0f} | {r['unaffected']} | {r['rss_peak_mb']:.1f} | "
-            f"[png](faults/{r['slug']}.png) |"
+            f"{r['calm_rps']:.0f} -> {r['fault_rps']:.0f} | "
+            f"{r['calm_p99_ms']:.0f} -> {r['fault_p99_ms']:.0f} | [png](faults/{r['slug']}.png) |"
         )
     return "\n".join(lines) + "\n"
 
@@ -85,7 +87,6 @@ def main() -> int:
         parser.error(f"unknown faults {sorted(unknown)}; known: {', '.join(FAULTS)}")
     data_dir = args.output.parent / "faults"
     data_dir.mkdir(parents=True, exist_ok=True)
-    results = []
     for slug in slugs:
         data_file = data_dir / f"{slug}.json"
         if not args.render_only:
@@ -98,10 +99,14 @@ def main() -> int:
                 run = scenario(Path(tmp), args.phase)
             data = {"slug": slug, "unaffected": unaffected, "phase": args.phase, **run.data()}
             data_file.write_text(json.dumps(data, indent=1) + "\n")
-        data = json.loads(data_file.read_text())
-        render(data, data_dir / f"{slug}.png")
-        results.append(data)
-    report = table(results, results[0]["phase"] if results else args.phase)
+        render(json.loads(data_file.read_text()), data_dir / f"{slug}.png")
+    # The table has a row for every fault with data, so that --only refreshes some rows.
+    results = [
+        json.loads(path.read_text())
+        for path in (data_dir / f"{slug}.json" for slug in FAULTS)
+        if path.is_file()
+    ]
+    report = table(results, max((r["phase"] for r in results), default=args.phase))
     args.output.write_text(report)
     print(report)
     return 0

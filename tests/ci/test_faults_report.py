@@ -24,7 +24,8 @@ from fault_plot import render  # noqa: E402
 COMMITTED = sorted((DOCS / "faults").glob("*.json"))
 ROW = re.compile(
     r"^\| (?P<fault>[^|]+) \| (?P<db>\w+) \| (?P<sent>\d+) \| (?P<failed>\d+) \| (?P<lost>\d+) \| "
-    r"\d+ \| [^|]+ \| [\d.]+ \| \[png\]\(faults/(?P<slug>[\w-]+)\.png\) \|$",
+    r"\d+ \| [^|]+ \| [\d.]+ \| \d+ -> \d+ \| \d+ -> \d+ \| "
+    r"\[png\]\(faults/(?P<slug>[\w-]+)\.png\) \|$",
     re.MULTILINE,
 )
 

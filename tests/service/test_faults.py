@@ -16,8 +16,9 @@ from support.fault_scenarios import FaultRun
 # A failed request is answered at once, not after a client timeout: the database's connect timeout
 # (5 s, storage/engine.py) is the longest a request may wait on a database that is gone.
 FAIL_FAST_S = 5.5
-# The requests a fault should not touch: slower than this means they queued behind it.
-UNAFFECTED_BOUND_MS = 1000.0
+# The requests a fault should not touch: slower than this means they queued behind it (a ceiling
+# for a 2-core machine shared with other builds, where a calm p99 of a few hundred ms is seen).
+UNAFFECTED_BOUND_MS = 3000.0
 
 
 def _print(run: FaultRun) -> None:

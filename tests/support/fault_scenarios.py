@@ -28,7 +28,7 @@ from support.faults import (
     integrity_check,
     small_tmpfs,
 )
-from support.load import Load, RssSampler, Sample, timeline
+from support.load import Load, RssSampler, Sample, percentile, timeline
 from support.net import free_port
 from support.postgres import running_postgres
 from support.service import ALICE_TOKEN, Service, start_service
@@ -58,9 +58,22 @@ class FaultRun:
     def worst_unaffected_ms(self) -> float:
         return max((s.seconds * 1000 for s in self.unaffected), default=0.0)
 
+    def phases(self) -> dict[str, float]:
+        """Throughput and p99 of the API requests before the fault and during it, side by side."""
+        start, end = (self.load.t0 + t for t in self.window)
+        calm = [x for x in self.load.api() if x.end < start]
+        fault = [x for x in self.load.api() if x.start >= start and x.end <= end]
+        return {
+            "calm_rps": round(len(calm) / max(1e-9, start - self.load.t0), 1),
+            "fault_rps": round(len(fault) / max(1e-9, end - start), 1),
+            "calm_p99_ms": round(percentile((x.seconds * 1000 for x in calm), 99), 1),
+            "fault_p99_ms": round(percentile((x.seconds * 1000 for x in fault), 99), 1),
+        }
+
     def data(self) -> dict[str, Any]:
         """What the report and the timeline picture are rendered from."""
         return {
+            **self.phases(),
             "fault": self.fault,
             "database": self.database,
             "window": [round(self.window[0], 2), round(self.window[1], 2)],
@@ -253,8 +266,9 @@ IDLE_TIMEOUT_S = 4
 # Past the connection limit a new connection waits until an idle one is closed: at most the idle
 # timeout plus the cleanup interval (a quarter of it, server.py), plus a second of slack.
 PAST_LIMIT_BOUND_S = IDLE_TIMEOUT_S * 1.25 + 1
-# Other clients' requests on connections they already hold, and any under the limit.
-UNDER_LIMIT_BOUND_S = 1.0
+# Other clients' requests on connections they already hold, and any under the limit (a ceiling
+# for a shared 2-core machine; the report gives the measured figures).
+UNDER_LIMIT_BOUND_S = 2.0
 
 
 def abusive_clients(tmp: Path, phase: float = 2.0) -> FaultRun:
