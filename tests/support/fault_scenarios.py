@@ -118,6 +118,14 @@ def _log(service: Service) -> str:
     return service.log_path.read_text(encoding="utf-8", errors="replace")
 
 
+# Overrides of every scenario's load shape (writers, readers, pause), for heavier report runs.
+LOAD_SHAPE: dict[str, Any] = {}
+
+
+def _load(service: Service, **shape: Any) -> Load:
+    return Load(service.url, ALICE_TOKEN, **{**shape, **LOAD_SHAPE})
+
+
 def _service(tmp: Path, env: dict[str, str] | None = None) -> Service:
     return start_service(tmp, env)
 
@@ -130,7 +138,7 @@ def postgres_outage(tmp: Path, phase: float = 2.0, outage: float = 3.0) -> Fault
         url = pg.create_database()
         service = _service(tmp, {"TASK_MANAGER_DATABASE_URL": url})
         try:
-            with RssSampler(service.process.pid) as rss, Load(service.url, ALICE_TOKEN) as load:
+            with RssSampler(service.process.pid) as rss, _load(service) as load:
                 load.wait(phase)
                 start = time.monotonic()
                 pg.stop()
@@ -169,7 +177,7 @@ def sqlite_disk_full(tmp: Path, phase: float = 2.0, full: float = 3.0) -> FaultR
         url = f"sqlite:///{disk}/tasks.db"
         service = _service(tmp, {"TASK_MANAGER_DATABASE_URL": url})
         try:
-            with RssSampler(service.process.pid) as rss, Load(service.url, ALICE_TOKEN) as load:
+            with RssSampler(service.process.pid) as rss, _load(service) as load:
                 load.wait(phase)
                 start = time.monotonic()
                 filler = fill(disk)
@@ -214,7 +222,7 @@ def collector_fault(tmp: Path, mode: str, phase: float = 2.0, fault: float = 4.0
     sink = OtlpSink(port)
     service = _service(tmp, env)
     try:
-        with RssSampler(service.process.pid) as rss, Load(service.url, ALICE_TOKEN) as load:
+        with RssSampler(service.process.pid) as rss, _load(service) as load:
             load.wait(phase)
             spans_baseline = sink.spans
             start = time.monotonic()
@@ -280,7 +288,7 @@ def abusive_clients(tmp: Path, phase: float = 2.0) -> FaultRun:
     clients = Clients(service.port)
     observed: dict[str, Any] = {}
     try:
-        with RssSampler(service.process.pid) as rss, Load(service.url, ALICE_TOKEN) as load:
+        with RssSampler(service.process.pid) as rss, _load(service) as load:
             load.wait(phase)
             rss_at_start = rss.current_mb()
             start = time.monotonic()
@@ -333,7 +341,7 @@ def tokens_file(tmp: Path, phase: float = 2.0) -> FaultRun:
     )
     observed: dict[str, Any] = {}
     try:
-        with RssSampler(service.process.pid) as rss, Load(service.url, ALICE_TOKEN) as load:
+        with RssSampler(service.process.pid) as rss, _load(service) as load:
             load.wait(phase)
             start = time.monotonic()
             path.unlink()
@@ -374,7 +382,7 @@ def _sigterm(tmp: Path, database: str, url: str, phase: float) -> FaultRun:
     )
     try:
         with RssSampler(service.process.pid) as rss:
-            load = Load(service.url, ALICE_TOKEN, writers=3, readers=1, probe_interval=0)
+            load = _load(service, writers=3, readers=1, probe_interval=0)
             with load:
                 load.wait(phase)
                 start = time.monotonic()
@@ -421,7 +429,7 @@ def sigkill_sqlite(tmp: Path, phase: float = 2.0) -> FaultRun:
     service = _service(tmp, {"TASK_MANAGER_DATABASE_URL": url})
     try:
         with RssSampler(service.process.pid) as rss:
-            load = Load(service.url, ALICE_TOKEN, writers=4, readers=0, probe_interval=0, pause=0)
+            load = _load(service, writers=4, readers=0, probe_interval=0, pause=0)
             with load:
                 load.wait(phase)
                 start = time.monotonic()
