@@ -1,7 +1,7 @@
 # Every target calls a script in ci/, the same scripts .ci/run and the GitHub workflow use.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help run bench setup tools lint sast audit workflow-lint test-ci test-service chart-check chart-docs test-image test-rules test-e2e dev test-fast test
+.PHONY: help run bench faults setup tools lint sast audit workflow-lint test-ci test-service chart-check chart-docs test-image test-rules test-e2e dev test-fast test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -11,6 +11,9 @@ run: setup ## start the API on http://127.0.0.1:8080 (SQLite under ./var, a dev 
 
 bench: setup ## benchmark the service against its peers (wrk); writes bench/results.md, results.json and docs/bench-results.png
 	ci/bench.sh
+
+faults: setup ## inject each fault (database outage, full disk, collector, abusive clients, tokens, SIGTERM, SIGKILL) under load; writes docs/faults.md
+	ci/faults.sh
 
 setup: ## install the pinned Python toolchain and locked dependencies into .venv
 	ci/setup-python.sh

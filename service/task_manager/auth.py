@@ -95,6 +95,9 @@ class TokenStore:
             state = _file_state(settings.auth_tokens_file)
             if state == self._file_state:
                 return
+            # Remembered whether or not it loads: a bad file is logged once, not at every check,
+            # and the next change (a fixed file) is picked up.
+            self._file_state = state
             try:
                 pairs = _load_pairs(settings)
             except ConfigError as exc:
@@ -102,7 +105,6 @@ class TokenStore:
                           exc.problem)  # fmt: skip
                 return
             self._entries = self._build(pairs)
-            self._file_state = state
             log.info("tokens file reloaded", extra={"tokens": len(self._entries)})
         finally:
             self._lock.release()

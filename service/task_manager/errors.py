@@ -54,6 +54,18 @@ class UnsupportedMediaType(ProblemError):
     status = 415
 
 
+class ServiceUnavailable(ProblemError):
+    """A dependency (the database) is unreachable or busy; the client may retry later."""
+
+    status = 503
+
+
+class InsufficientStorage(ProblemError):
+    """The database has no space left for the write; reads still work."""
+
+    status = 507
+
+
 class ValidationFailed(ProblemError):
     """422 with one entry per bad field: ``{"pointer": "/title", "detail": "..."}``."""
 

@@ -17,10 +17,10 @@ from types import FrameType
 from typing import Any
 
 from flask import Flask
-from waitress.channel import HTTPChannel
 from waitress.server import create_server
 
 from task_manager.runtime import runtime
+from task_manager.server_activity import in_flight
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,11 @@ class Server:
             # Flask enforces MAX_BODY_BYTES with a problem+json 413; waitress' own cap is a
             # backstop above it.
             max_request_body_size=settings.max_body_bytes * 2,
-            channel_timeout=60,
-            connection_limit=1000,
+            channel_timeout=settings.idle_timeout_seconds,
+            # Idle connections are closed within a quarter of the timeout after it expires, which
+            # bounds how long new clients wait once connection_limit connections are open.
+            cleanup_interval=max(1, settings.idle_timeout_seconds // 4),
+            connection_limit=settings.connection_limit,
             clear_untrusted_proxy_headers=True,
         )
         self.metrics_server: Any = self.state.metrics.serve(settings.host, settings.metrics_port)
@@ -79,23 +82,11 @@ class Server:
         self.state.draining.set()
         threading.Thread(target=self._drain, name="drain", daemon=True).start()
 
-    def _busy(self) -> bool:
-        """True while a request is being received, queued, handled or its response sent."""
-        dispatcher = self.wsgi.task_dispatcher
-        if dispatcher.active_count or dispatcher.queue:
-            return True
-        for channel in list(getattr(self.wsgi, "_map", {}).values()):
-            if not isinstance(channel, HTTPChannel):
-                continue
-            if channel.request is not None or channel.requests or channel.total_outbufs_len:
-                return True
-        return False
-
     def _drain(self) -> None:
         deadline = time.monotonic() + self.state.settings.drain_seconds
-        while self._busy() and time.monotonic() < deadline:
+        while in_flight(self.wsgi) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if self._busy():
+        if in_flight(self.wsgi):
             log.warning("drain period over with requests still in flight")
         self._stop.set()
 

@@ -133,6 +133,24 @@ class Settings(BaseSettings):
         description="After SIGTERM, the longest time to let in-flight requests finish.",
     )
     threads: int = Field(default=8, ge=1, le=256, description="Waitress worker threads.")
+    connection_limit: int = Field(
+        default=1000,
+        ge=10,
+        le=100_000,
+        description=(
+            "Most open client connections; past it new connections wait until an idle one is "
+            "closed (see TASK_MANAGER_IDLE_TIMEOUT_SECONDS)."
+        ),
+    )
+    idle_timeout_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description=(
+            "Seconds a connection may stay idle (keep-alive, or a client that stalls mid-request) "
+            "before it is closed. Keep it above the idle timeout of a proxy in front."
+        ),
+    )
     migrate_on_start: bool = Field(
         default=True, description="Run the Alembic migrations to head before serving."
     )

@@ -50,6 +50,7 @@ from task_manager.models import (
     TaskPage,
 )
 from task_manager.storage.engine import AUTOCOMMIT_READ, WRITE
+from task_manager.storage.failures import translated
 from task_manager.storage.schema import idempotency_keys, task_labels, tasks
 
 Observer = Callable[[str, float], None]
@@ -263,14 +264,14 @@ class TaskRepository:
         # SQLite has one writer at a time. Queueing this process's writers on a lock instead of
         # on SQLite's busy handler (which sleeps in steps of milliseconds) keeps write latency low;
         # busy_timeout still covers other processes (a `migrate` run).
-        with self._write_lock, self.engine.connect() as connection:
+        with translated(), self._write_lock, self.engine.connect() as connection:
             connection.execution_options(**{WRITE: True})
             with connection.begin():
                 yield connection
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self._read_engine.connect() as connection, connection.begin():
+        with translated(), self._read_engine.connect() as connection, connection.begin():
             yield connection
 
     # --- health -------------------------------------------------------------------------------
