@@ -310,6 +310,8 @@ TASK_MANAGER_AUTH_TOKENS_FILE: /etc/task-manager/tokens/tokens
 {{- end }}
 {{- if include "task-manager.isPostgres" . }}
 TASK_MANAGER_DATABASE_URL_FILE: {{ include "task-manager.databaseUrlFile" . }}
+{{- /* The image sets a SQLite URL by default; the service refuses a URL and its file together. */}}
+TASK_MANAGER_DATABASE_URL: ""
 {{- else }}
 TASK_MANAGER_DATABASE_URL: sqlite:////var/lib/task-manager/tasks.db
 {{- end }}

@@ -8,6 +8,8 @@ the tokens file in a temporary directory.
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 from support.net import free_ports
+from support.paths import REPO_ROOT
 
 from .conftest import Manifest, Render, find, one
 
@@ -42,9 +45,24 @@ def _container(manifests: list[Manifest], kind: str) -> dict:
     return workload["spec"]["template"]["spec"]["containers"][0]
 
 
+def _image_env() -> dict[str, str]:
+    """The service settings the Dockerfile's ENV instructions bake into the image."""
+    dockerfile = re.sub(r"\\\n", " ", (REPO_ROOT / "Dockerfile").read_text())
+    pairs = (
+        word.split("=", 1)
+        for line in dockerfile.splitlines()
+        if line.startswith("ENV ")
+        for word in shlex.split(line[4:])
+    )
+    env = {k: v for k, v in pairs if k.startswith(("TASK_MANAGER_", "OTEL_"))}
+    assert env, "the Dockerfile sets no service setting: this check would prove nothing"
+    return env
+
+
 def _env(manifests: list[Manifest], container: dict, tmp: Path) -> dict[str, str]:
-    """The container's environment as the kubelet would build it, files moved into tmp."""
-    env: dict[str, str] = {}
+    """The container's environment as the kubelet would build it (the image's ENV, then the
+    pod's), files moved into tmp."""
+    env = _image_env()
     for source in container.get("envFrom", []):
         env.update(one(manifests, "ConfigMap", source["configMapRef"]["name"])["data"])
     for var in container.get("env", []):

@@ -146,6 +146,19 @@ def api_pods(api: client.ApiClient, namespace: str, release: str) -> list[Any]:
     return [p for p in pods.items if p.metadata.deletion_timestamp is None]
 
 
+def namespace_diagnostics(cluster: Cluster, namespace: str) -> str:
+    """What a failed install left in a namespace: the events and the last log lines of every pod
+    (a hook Job's pods included), for an assertion message that says why, not only that."""
+    pods = kubectl(cluster, "get", "pods", "-n", namespace, "-o", "name", check=False).stdout
+    parts = [kubectl(cluster, "get", "events", "-n", namespace, check=False).stdout]
+    for pod in pods.split():
+        logs = kubectl(
+            cluster, "logs", "-n", namespace, pod, "--all-containers", "--tail=20", check=False
+        )
+        parts.append(f"--- {pod}\n{logs.stdout}{logs.stderr}")
+    return "\n".join(parts)
+
+
 def pod_ready(pod: Any) -> bool:
     conditions = {c.type: c.status for c in pod.status.conditions or []}
     return pod.status.phase == "Running" and conditions.get("Ready") == "True"

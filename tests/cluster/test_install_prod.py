@@ -28,6 +28,7 @@ from .conftest import (
     api_pods,
     list_objects,
     load,
+    namespace_diagnostics,
     pod_ready,
     port_forward,
     release_objects,
@@ -65,6 +66,7 @@ def _ready_app_pods(api: client.ApiClient, namespace: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def release(
+    cluster: Cluster,
     helm: Helm,
     api: client.ApiClient,
     database_url: Callable[[], str],
@@ -86,7 +88,7 @@ def release(
     )
     with JobWatch(api, namespace) as jobs:
         result = helm.install(RELEASE, namespace, "values-prod.yaml", extra=WAIT)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stderr + namespace_diagnostics(cluster, namespace)
     state = Release(namespace=namespace, install_jobs=jobs)
     # With autoscaling on, the chart leaves spec.replicas to the HPA, whose controller raises the
     # Deployment to minReplicas (3) even without a metrics server.
