@@ -12,6 +12,8 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SHELL_FENCES = {"sh", "bash", "shell", "console"}
 # Commands that only move the reader around or set a variable: nothing to exercise.
@@ -226,8 +228,18 @@ def test_readme_tells_the_test_command_that_ci_runs() -> None:
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
-def test_every_readme_command_is_exercised_by_ci() -> None:
-    assert unexercised((ROOT / "README.md").read_text(), ROOT) == []
+@pytest.mark.parametrize("doc", ["README.md", "docs/development.md"])
+def test_every_readme_command_is_exercised_by_ci(doc: str) -> None:
+    """The README and the development page it links to: both are read by newcomers."""
+    assert unexercised((ROOT / doc).read_text(), ROOT) == []
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/development.md"])
+def test_every_relative_link_resolves(doc: str) -> None:
+    path = ROOT / doc
+    targets = re.findall(r"\]\((?![a-z]+:|#)([^)\s#]+)", path.read_text())
+    assert targets
+    assert [t for t in targets if not (path.parent / t).exists()] == []
 
 
 # The checker itself, on a README and repository made up for the purpose: it must be able to fail.
