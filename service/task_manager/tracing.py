@@ -9,15 +9,16 @@ is not given here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from flask import Flask
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.span import TraceState
@@ -79,6 +80,39 @@ def _resource(settings: Settings, version: str) -> Resource:
     return Resource({SERVICE_VERSION: version}).merge(detected)
 
 
+class ExporterOnFirstExport(SpanExporter):
+    """Builds the exporter when the batch processor's worker first exports, not at start-up.
+
+    Importing the OTLP exporter (requests, urllib3, protobuf) was a large share of the service's
+    start (bench/README.md), and nothing needs it before the first batch, a schedule delay after
+    the first sampled request. The settings it reads were validated at start-up (Settings)."""
+
+    def __init__(self, build: Callable[[], SpanExporter]) -> None:
+        self._build = build
+        self._exporter: SpanExporter | None = None
+        self._lock = threading.Lock()
+
+    def _built(self) -> SpanExporter:
+        with self._lock:
+            if self._exporter is None:
+                self._exporter = self._build()
+            return self._exporter
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self._built().export(spans)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        with self._lock:
+            exporter = self._exporter
+        return True if exporter is None else exporter.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            exporter = self._exporter
+        if exporter is not None:
+            exporter.shutdown()
+
+
 def _trace_engine(engine: Engine, provider: TracerProvider) -> None:
     """Statement spans from opentelemetry-instrumentation-sqlalchemy's EngineTracer, which is what
     ``SQLAlchemyInstrumentor().instrument(engine=...)`` attaches. The instrumentor is not called
@@ -124,7 +158,7 @@ def setup_tracing(settings: Settings, app: Flask, engine: Engine, version: str) 
     # The batch settings are passed because the service's defaults are lower than the SDK's.
     provider.add_span_processor(
         BatchSpanProcessor(
-            span_exporter(settings),
+            ExporterOnFirstExport(lambda: span_exporter(settings)),
             schedule_delay_millis=settings.otel_bsp_schedule_delay,
             max_export_batch_size=settings.otel_bsp_max_export_batch_size,
         )

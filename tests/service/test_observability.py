@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import requests
@@ -170,6 +174,49 @@ def test_traces_are_exported_over_otlp_http_without_probe_spans(
     ]
     assert {record["trace_id"] for record in access} <= trace_ids
     assert all(re.fullmatch(r"[0-9a-f]{16}", record["span_id"]) for record in access)
+
+
+# Run in a fresh interpreter: builds the app with tracing on, serves one sampled request, flushes.
+_FIRST_EXPORT = """
+import sys
+from task_manager.app import create_app
+from task_manager.runtime import runtime
+from task_manager.settings import Settings
+
+EXPORTER = "opentelemetry.exporter.otlp.proto.http.trace_exporter"
+app = create_app(Settings.from_env())
+assert EXPORTER not in sys.modules and "requests" not in sys.modules, "loaded at start-up"
+response = app.test_client().get("/api/v1/tasks", headers={"Authorization": "Bearer " + TOKEN})
+assert response.status_code == 200, response.status_code
+assert EXPORTER not in sys.modules, "loaded before the first export"
+runtime(app).tracing.shutdown()
+assert EXPORTER in sys.modules
+"""
+
+
+def test_the_otlp_exporter_is_loaded_at_the_first_export_not_at_start_up(
+    tmp_path: Path, collector: _Collector
+) -> None:
+    env = {
+        **os.environ,
+        "TASK_MANAGER_DATABASE_URL": f"sqlite:///{tmp_path}/tasks.db",
+        "TASK_MANAGER_AUTH_TOKENS": f"alice:{ALICE_TOKEN}",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.server_address[1]}",
+        "OTEL_TRACES_SAMPLER": "always_on",
+    }
+    script = f"TOKEN = {ALICE_TOKEN!r}\n" + _FIRST_EXPORT
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    names = {
+        span.name
+        for message in collector.requests
+        for resource_spans in message.resource_spans
+        for scope in resource_spans.scope_spans
+        for span in scope.spans
+    }
+    assert "GET /api/v1/tasks" in names, names
 
 
 def test_tracing_is_off_without_an_endpoint(service_factory: ServiceFactory) -> None:

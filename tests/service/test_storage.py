@@ -438,3 +438,52 @@ def test_idempotency_keys_older_than_the_retention_are_purged(repository: TaskRe
     )
     assert not again.replayed
     assert again.task.id != first.task.id
+
+
+def test_sqlite_threads_keep_one_connection_and_give_it_back_when_they_end(tmp_path: Path) -> None:
+    engine = build_engine(f"sqlite:///{tmp_path}/held.db", pool_size=2)
+    opened, closed = [], []
+    event.listen(engine, "connect", lambda connection, _record: opened.append(connection))
+    event.listen(engine, "close", lambda connection, _record: closed.append(connection))
+    upgrade(engine)
+    repository = TaskRepository(engine)
+    task = repository.create("me", TaskCreate(title="t")).task
+    for _ in range(3):
+        repository.get("me", task.id)
+    assert engine.pool.checkedout() == 1  # this thread's, held across calls
+    errors: list[BaseException] = []
+
+    def one_request() -> None:
+        try:
+            repository.get("me", task.id)
+        except BaseException as error:
+            errors.append(error)
+
+    # More short-lived threads than the pool has room for: each returns its connection as it ends.
+    for _ in range(8):
+        thread = threading.Thread(target=one_request)
+        thread.start()
+        thread.join(10)
+    assert errors == []
+    assert engine.pool.checkedout() == 1
+    engine.dispose()  # at shutdown: the held connections are closed too (SQLite checkpoints)
+    assert opened
+    assert sorted(map(id, closed)) == sorted(map(id, opened))
+    assert repository.get("me", task.id) == task  # and a later call connects again
+    engine.dispose()
+
+
+def test_a_held_sqlite_connection_reads_what_another_process_wrote(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/replicas.db"
+    first, second = build_engine(url), build_engine(url)
+    upgrade(first)
+    try:
+        reader, writer = TaskRepository(first), TaskRepository(second)
+        task = writer.create("me", TaskCreate(title="before")).task
+        assert reader.get("me", task.id).title == "before"  # the reader now holds its connection
+        writer.update("me", task.id, fields_of(task, title="after"), task.version)
+        assert reader.get("me", task.id).title == "after"
+        assert reader.list("me", ListQuery()).items[0].title == "after"
+    finally:
+        first.dispose()
+        second.dispose()

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import psycopg
 from sqlalchemy import exc as sa
 
 from task_manager.errors import InsufficientStorage, ProblemError, ServiceUnavailable
@@ -31,8 +31,13 @@ RETRY_AFTER_S = "1"
 def _disk_full(error: BaseException | None) -> bool:
     if isinstance(error, sqlite3.Error):
         return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
-    if isinstance(error, psycopg.Error):
-        return error.sqlstate == _PG_DISK_FULL
+    # psycopg is not imported on SQLite (start-up time): an error can be one of its own only
+    # once the PostgreSQL dialect has loaded it.
+    if "psycopg" in sys.modules:
+        import psycopg
+
+        if isinstance(error, psycopg.Error):
+            return error.sqlstate == _PG_DISK_FULL
     return False
 
 

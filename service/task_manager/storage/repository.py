@@ -9,6 +9,7 @@ import json
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    event,
     exists,
     func,
     insert,
@@ -234,6 +236,50 @@ def _list_statement(
     )
 
 
+# Execution options of a held SQLite connection for a read and for a write (storage/engine.py).
+_READ_OPTIONS = {AUTOCOMMIT_READ: True, WRITE: False}
+_WRITE_OPTIONS = {AUTOCOMMIT_READ: False, WRITE: True}
+
+
+class _HeldConnections:
+    """SQLite: one open Connection per thread, in place of a pool checkout and return for every
+    repository call (the Connection's setup, the pool's queue, reset and events: bench/README.md).
+
+    Between transactions a SQLite connection holds no lock (every transaction here ends with its
+    `with` block), so an idle held connection costs only its memory, as an idle pooled one does.
+    A thread that ends drops its connection, which SQLAlchemy returns to the pool; engine.dispose()
+    (at shutdown) closes the idle held ones as well."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._local = threading.local()
+        self._held: weakref.WeakSet[Connection] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        event.listen(engine, "engine_disposed", self._close_all)
+
+    def get(self) -> Connection:
+        connection: Connection | None = getattr(self._local, "connection", None)
+        if connection is None or connection.closed or connection.invalidated:
+            if connection is not None:
+                connection.close()
+            connection = self._local.connection = self._engine.connect()
+            with self._lock:
+                self._held.add(connection)
+        elif connection.in_transaction():  # what the pool's reset on return would have done
+            connection.rollback()
+        return connection
+
+    def _close_all(self, _engine: Engine) -> None:
+        # After dispose() the pool is a new one; a held connection closed normally would go back
+        # to the old one and stay open. Invalidating closes it; its thread then connects again.
+        # One inside a transaction belongs to a request still running: its thread returns it.
+        with self._lock:
+            held = list(self._held)
+        for connection in held:
+            if not connection.closed and not connection.in_transaction():
+                connection.invalidate()
+
+
 class TaskRepository:
     """Tasks belong to an owner (principal); another owner's task does not exist for them."""
 
@@ -250,6 +296,9 @@ class TaskRepository:
         self._read_engine = (
             engine.execution_options(**{AUTOCOMMIT_READ: True}) if self._sqlite else engine
         )
+        # PostgreSQL keeps a pool checkout per call: its pre-ping and recycle guard against a
+        # server that restarted or dropped the connection meanwhile.
+        self._held = _HeldConnections(engine) if self._sqlite else None
 
     @contextmanager
     def _timed(self, operation: str) -> Iterator[None]:
@@ -264,13 +313,31 @@ class TaskRepository:
         # SQLite has one writer at a time. Queueing this process's writers on a lock instead of
         # on SQLite's busy handler (which sleeps in steps of milliseconds) keeps write latency low;
         # busy_timeout still covers other processes (a `migrate` run).
-        with translated(), self._write_lock, self.engine.connect() as connection:
-            connection.execution_options(**{WRITE: True})
-            with connection.begin():
-                yield connection
+        with translated(), self._write_lock:
+            if self._held is not None:
+                connection = self._held.get().execution_options(**_WRITE_OPTIONS)
+                with connection.begin():
+                    yield connection
+                return
+            with self.engine.connect() as connection:
+                connection.execution_options(**{WRITE: True})
+                with connection.begin():
+                    yield connection
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
+        if self._held is not None:
+            with translated():
+                connection = self._held.get().execution_options(**_READ_OPTIONS)
+                with connection.begin():
+                    yield connection
+            return
+        with self._pooled_read() as connection:
+            yield connection
+
+    @contextmanager
+    def _pooled_read(self) -> Iterator[Connection]:
+        """A read on a pool checkout: for threads that come and go (the metrics server's)."""
         with translated(), self._read_engine.connect() as connection, connection.begin():
             yield connection
 
@@ -281,7 +348,7 @@ class TaskRepository:
             connection.execute(text("SELECT 1"))
 
     def count_by_status(self) -> dict[str, int]:
-        with self._timed("count_by_status"), self._read() as connection:
+        with self._timed("count_by_status"), self._pooled_read() as connection:
             rows = connection.execute(
                 select(tasks.c.status, func.count()).group_by(tasks.c.status)
             ).all()
