@@ -59,3 +59,20 @@ def test_metrics_doc_lists_exactly_the_exposed_families(sqlite_service: Service)
         re.findall(r"^\| `([a-z_]+)` \|", (DOCS / "metrics.md").read_text(), re.MULTILINE)
     )
     assert documented == exposed
+
+
+def test_openapi_documents_the_storage_failures_of_every_task_operation() -> None:
+    """storage/failures.py answers 503 when the database is away and 507 when a write finds no
+    space: clients generated from the document must know both."""
+    paths = json.loads(document_json())["paths"]
+    operations = [
+        (method, responses["responses"])
+        for path, item in paths.items()
+        if path.startswith("/api/v1/tasks")
+        for method, responses in item.items()
+        if method != "parameters"
+    ]
+    assert len(operations) == 5
+    for method, responses in operations:
+        assert "Retry-After" in responses["503"]["headers"], method
+        assert ("507" in responses) == (method in {"post", "patch", "delete"}), method

@@ -59,6 +59,15 @@ _IF_MATCH = {
     "schema": {"type": "string"},
 }
 _AUTH_ERRORS = {"401": _problem("Missing or invalid bearer token.")}
+# Storage failures (storage/failures.py): the database away or busy, or, for writes, out of space.
+_UNAVAILABLE = {
+    "503": {
+        **_problem("The database is unreachable or busy; retry after Retry-After seconds."),
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "required": True}},
+    }
+}
+_READ_ERRORS = _UNAVAILABLE
+_WRITE_ERRORS = {**_UNAVAILABLE, "507": _problem("The database has no space left to write.")}
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
@@ -143,6 +152,7 @@ def build_document() -> dict[str, Any]:
                         "413": _problem("Body larger than the configured limit."),
                         "415": _problem("Content-Type is not application/json."),
                         "422": _problem("Invalid fields (one JSON pointer per field)."),
+                        **_WRITE_ERRORS,
                     },
                 },
                 "get": {
@@ -158,6 +168,7 @@ def build_document() -> dict[str, Any]:
                         },
                         **_AUTH_ERRORS,
                         "422": _problem("Invalid query parameter."),
+                        **_READ_ERRORS,
                     },
                 },
             },
@@ -183,6 +194,7 @@ def build_document() -> dict[str, Any]:
                         "304": {"description": "Not modified.", "headers": {"ETag": _ETAG}},
                         **_AUTH_ERRORS,
                         "404": _problem("No such task for this principal."),
+                        **_READ_ERRORS,
                     },
                 },
                 "patch": {
@@ -209,6 +221,7 @@ def build_document() -> dict[str, Any]:
                         "413": _problem("Body larger than the configured limit."),
                         "415": _problem("Unsupported Content-Type."),
                         "422": _problem("The patched task would be invalid."),
+                        **_WRITE_ERRORS,
                     },
                 },
                 "delete": {
@@ -220,6 +233,7 @@ def build_document() -> dict[str, Any]:
                         **_AUTH_ERRORS,
                         "404": _problem("No such task for this principal."),
                         "412": _problem("If-Match does not match the current version."),
+                        **_WRITE_ERRORS,
                     },
                 },
             },
