@@ -303,6 +303,8 @@ TASK_MANAGER_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
 TASK_MANAGER_THREADS: {{ .Values.config.threads | quote }}
 TASK_MANAGER_MAX_BODY_BYTES: {{ .Values.config.maxBodyBytes | int64 | quote }}
 TASK_MANAGER_DRAIN_SECONDS: {{ .Values.config.drainSeconds | quote }}
+TASK_MANAGER_CONNECTION_LIMIT: {{ .Values.config.connectionLimit | int64 | quote }}
+TASK_MANAGER_IDLE_TIMEOUT_SECONDS: {{ .Values.config.idleTimeoutSeconds | quote }}
 TASK_MANAGER_MIGRATE_ON_START: {{ ternary "false" "true" (eq (include "task-manager.hookMigrates" .) "true") | quote }}
 TASK_MANAGER_AUTH_ENABLED: {{ .Values.auth.enabled | quote }}
 {{- if .Values.auth.enabled }}
