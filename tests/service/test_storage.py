@@ -7,7 +7,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +193,37 @@ def test_create_then_get_round_trips_every_field(repository: TaskRepository) -> 
     assert fetched == created
     assert fetched.due_at == due
     assert fetched.created_at.tzinfo is not None
+
+
+def test_a_listed_page_reads_back_varied_tasks_as_created(repository: TaskRepository) -> None:
+    # A page is read back in one validation call (not model_construct per row): each task must
+    # come back equal to the created one, serialise to the same bytes, and as get() reads it.
+    me = owner()
+    variants = [
+        TaskCreate(title="plain"),
+        TaskCreate(
+            title='ünïcødé ✓ "quoted" \\ tab\t',
+            description="line\nbreak é",
+            status="in_progress",
+            priority="low",
+            due_at=datetime(2030, 1, 2, 3, 4, 5, 600, tzinfo=timezone(timedelta(hours=2))),
+            labels=["b", "a", "b", "x.y:z/1-2"],
+        ),
+        TaskCreate(title="t" * 200, description="", status="done", priority="high", labels=[]),
+        TaskCreate(title="due", due_at=datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)),
+    ]
+    created = [repository.create(me, variant).task for variant in variants]
+    page = repository.list(me, ListQuery(limit=10))
+    by_id = {task.id: task for task in page.items}  # created_at may tie: compare by id
+    assert len(by_id) == len(created)
+    for task in created:
+        listed = by_id[task.id]
+        assert listed == task
+        assert listed.model_dump_json() == task.model_dump_json()
+        assert repository.get(me, task.id).model_dump_json() == task.model_dump_json()
+        assert isinstance(listed.id, uuid.UUID)
+        assert isinstance(listed.status, Status)
+        assert listed.created_at.tzinfo is not None
 
 
 def test_every_task_field_has_a_column_and_every_column_a_field() -> None:
