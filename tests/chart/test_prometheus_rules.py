@@ -83,14 +83,14 @@ def alerts(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for g in groups for r in g["rules"] if "alert" in r]
 
 
-def test_rendered_rules_pass_promtool_check(rules_dir: Path) -> None:
-    result = subprocess.run(
-        [tool("promtool"), "check", "rules", "rules.yaml"],
-        cwd=rules_dir,
-        capture_output=True,
-        text=True,
-    )
+def promtool(cwd: Path, *args: str) -> None:
+    """Runs promtool in ``cwd`` and fails with its output unless it succeeds."""
+    result = subprocess.run([tool("promtool"), *args], cwd=cwd, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rendered_rules_pass_promtool_check(rules_dir: Path) -> None:
+    promtool(rules_dir, "check", "rules", "rules.yaml")
 
 
 @pytest.mark.parametrize("test_file", RULE_TESTS, ids=lambda p: p.name)
@@ -101,13 +101,7 @@ def test_alerts_fire_and_stay_silent_as_the_unit_tests_expect(
         rules_dir = tmp_path
         write_rules(rules_dir, render_rule_groups(*RULE_TEST_VALUES[test_file.name]))
         shutil.copy(test_file, rules_dir / test_file.name)
-    result = subprocess.run(
-        [tool("promtool"), "test", "rules", test_file.name],
-        cwd=rules_dir,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    promtool(rules_dir, "test", "rules", test_file.name)
 
 
 def test_the_alerts_issue_4_asks_for_exist(groups: list[dict[str, Any]]) -> None:
@@ -193,13 +187,7 @@ def test_each_alert_can_be_turned_off_and_an_empty_group_is_left_out(rules_dir: 
     assert "task-manager.trace-pipeline" not in {g["name"] for g in groups}
     (rules_dir / "off").mkdir()
     write_rules(rules_dir / "off", groups)
-    result = subprocess.run(
-        [tool("promtool"), "check", "rules", "off/rules.yaml"],
-        cwd=rules_dir,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    promtool(rules_dir, "check", "rules", "off/rules.yaml")
 
 
 def test_the_objectives_reach_the_rules(groups: list[dict[str, Any]]) -> None:
