@@ -53,6 +53,7 @@ from task_manager.models import (
     TaskFields,
     TaskPage,
 )
+from task_manager.storage.driver import DriverConnection
 from task_manager.storage.engine import AUTOCOMMIT_READ, WRITE
 from task_manager.storage.failures import translated
 from task_manager.storage.schema import idempotency_keys, task_labels, tasks
@@ -71,14 +72,23 @@ _WRITTEN = tuple(
 )
 
 
-# Statements built once: SQLAlchemy memoises their cache keys, which keeps the hot path short.
-_GET = select(*_TASK_COLUMNS).where(
-    tasks.c.id == bindparam("task_id"), tasks.c.owner == bindparam("owner")
-)
+# Every statement is built once, values as bind parameters: SQLAlchemy memoises their cache keys
+# (PostgreSQL), and on SQLite storage/driver.py compiles each once per thread.
+_PING = text("SELECT 1")
+_COUNT_BY_STATUS = select(tasks.c.status, func.count()).group_by(tasks.c.status)
+_IS_TASK = (tasks.c.id == bindparam("task_id")) & (tasks.c.owner == bindparam("owner"))
+_GET = select(*_TASK_COLUMNS).where(_IS_TASK)
+_VERSION = select(tasks.c.version).where(_IS_TASK)
+_DELETE = delete(tasks).where(_IS_TASK)
+_DELETE_AT_VERSION = _DELETE.where(tasks.c.version == bindparam("expected_version"))
 _INSERT_TASK = insert(tasks)
 _INSERT_LABELS = insert(task_labels)
 _DELETE_LABELS = delete(task_labels).where(task_labels.c.task_id == bindparam("task_id"))
 _INSERT_IDEMPOTENCY_KEY = insert(idempotency_keys)
+_REPLAY = select(idempotency_keys.c.request_hash, idempotency_keys.c.response_body).where(
+    idempotency_keys.c.owner == bindparam("owner"), idempotency_keys.c.key == bindparam("key")
+)
+_PURGE = delete(idempotency_keys).where(idempotency_keys.c.created_at < bindparam("older_than"))
 # Bind names differ from the column names: SQLAlchemy reserves those for its own SET parameters.
 _UPDATE = (
     update(tasks)
@@ -255,14 +265,15 @@ def _list_statement(
     )
 
 
-# Execution options of a held SQLite connection for a read and for a write (storage/engine.py).
-_READ_OPTIONS = {AUTOCOMMIT_READ: True, WRITE: False}
-_WRITE_OPTIONS = {AUTOCOMMIT_READ: False, WRITE: True}
+# Where the repository's statements run: a SQLAlchemy Connection (PostgreSQL, and SQLite outside
+# the request threads' held connections) or a SQLite driver connection.
+_Session = Connection | DriverConnection
 
 
 class _HeldConnections:
     """SQLite: one open Connection per thread, in place of a pool checkout and return for every
-    repository call (the Connection's setup, the pool's queue, reset and events: bench/README.md).
+    repository call (the Connection's setup, the pool's queue, reset and events: bench/README.md),
+    its statements run on its driver connection (storage/driver.py).
 
     Between transactions a SQLite connection holds no lock (every transaction here ends with its
     `with` block), so an idle held connection costs only its memory, as an idle pooled one does.
@@ -276,17 +287,18 @@ class _HeldConnections:
         self._lock = threading.Lock()
         event.listen(engine, "engine_disposed", self._close_all)
 
-    def get(self) -> Connection:
-        connection: Connection | None = getattr(self._local, "connection", None)
-        if connection is None or connection.closed or connection.invalidated:
-            if connection is not None:
-                connection.close()
-            connection = self._local.connection = self._engine.connect()
+    def get(self) -> DriverConnection:
+        driver: DriverConnection | None = getattr(self._local, "driver", None)
+        if driver is None or driver.connection.closed or driver.connection.invalidated:
+            if driver is not None:
+                driver.connection.close()
+            connection = self._engine.connect()
+            driver = self._local.driver = DriverConnection(connection)
             with self._lock:
                 self._held.add(connection)
-        elif connection.in_transaction():  # what the pool's reset on return would have done
-            connection.rollback()
-        return connection
+        else:
+            driver.end_transaction()  # what the pool's reset on return would have done
+        return driver
 
     def _close_all(self, _engine: Engine) -> None:
         # After dispose() the pool is a new one; a held connection closed normally would go back
@@ -328,15 +340,14 @@ class TaskRepository:
             self._observe(operation, time.perf_counter() - start)
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self) -> Iterator[_Session]:
         # SQLite has one writer at a time. Queueing this process's writers on a lock instead of
         # on SQLite's busy handler (which sleeps in steps of milliseconds) keeps write latency low;
         # busy_timeout still covers other processes (a `migrate` run).
         with translated(), self._write_lock:
             if self._held is not None:
-                connection = self._held.get().execution_options(**_WRITE_OPTIONS)
-                with connection.begin():
-                    yield connection
+                with self._held.get().write() as driver:
+                    yield driver
                 return
             with self.engine.connect() as connection:
                 connection.execution_options(**{WRITE: True})
@@ -344,12 +355,10 @@ class TaskRepository:
                     yield connection
 
     @contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def _read(self) -> Iterator[_Session]:
         if self._held is not None:
             with translated():
-                connection = self._held.get().execution_options(**_READ_OPTIONS)
-                with connection.begin():
-                    yield connection
+                yield self._held.get()  # one statement, without BEGIN: WAL gives it a snapshot
             return
         with self._pooled_read() as connection:
             yield connection
@@ -364,13 +373,11 @@ class TaskRepository:
 
     def ping(self) -> None:
         with self._read() as connection:
-            connection.execute(text("SELECT 1"))
+            connection.execute(_PING)
 
     def count_by_status(self) -> dict[str, int]:
         with self._timed("count_by_status"), self._pooled_read() as connection:
-            rows = connection.execute(
-                select(tasks.c.status, func.count()).group_by(tasks.c.status)
-            ).all()
+            rows = connection.execute(_COUNT_BY_STATUS).all()
         counts = dict.fromkeys((status.value for status in Status), 0)
         counts.update({status: int(count) for status, count in rows})
         return counts
@@ -403,9 +410,7 @@ class TaskRepository:
     def purge_idempotency_keys(self, older_than: datetime) -> int:
         """Deletes idempotency keys stored before ``older_than``; returns how many."""
         with self._timed("purge_idempotency_keys"), self._write() as connection:
-            result = connection.execute(
-                delete(idempotency_keys).where(idempotency_keys.c.created_at < older_than)
-            )
+            result = connection.execute(_PURGE, {"older_than": older_than})
         return int(result.rowcount)
 
     def _replay(self, owner: str, key: str, body_hash: str | None) -> Created | None:
@@ -413,21 +418,18 @@ class TaskRepository:
             return self._find_replay(connection, owner, key, body_hash)
 
     def _find_replay(
-        self, connection: Connection, owner: str, key: str, body_hash: str | None
+        self, connection: _Session, owner: str, key: str, body_hash: str | None
     ) -> Created | None:
-        row = connection.execute(
-            select(idempotency_keys.c.request_hash, idempotency_keys.c.response_body).where(
-                idempotency_keys.c.owner == owner, idempotency_keys.c.key == key
-            )
-        ).first()
+        row = connection.execute(_REPLAY, {"owner": owner, "key": key}).first()
         if row is None:
             return None
-        if row.request_hash != body_hash:
+        stored_hash, response_body = row
+        if stored_hash != body_hash:
             raise ValidationFailed(
                 "The Idempotency-Key was already used with a different request body.",
                 [{"parameter": "Idempotency-Key", "detail": "Reused with a different body."}],
             )
-        return Created(task=Task.model_validate_json(row.response_body), replayed=True)
+        return Created(task=Task.model_validate_json(response_body), replayed=True)
 
     def _create(
         self, owner: str, data: TaskCreate, key: str | None, body_hash: str | None
@@ -467,7 +469,7 @@ class TaskRepository:
         return Created(task=task, replayed=False)
 
     @staticmethod
-    def _insert_labels(connection: Connection, task_id: str, labels: list[str]) -> None:
+    def _insert_labels(connection: _Session, task_id: str, labels: list[str]) -> None:
         if labels:
             connection.execute(
                 _INSERT_LABELS, [{"task_id": task_id, "label": label} for label in labels]
@@ -543,22 +545,21 @@ class TaskRepository:
         return _row_to_task(row)
 
     def delete(self, owner: str, task_id: uuid.UUID, expected_version: int | None) -> None:
-        conditions = [tasks.c.id == str(task_id), tasks.c.owner == owner]
+        params: dict[str, Any] = {"task_id": str(task_id), "owner": owner}
+        statement = _DELETE
         if expected_version is not None:
-            conditions.append(tasks.c.version == expected_version)
+            statement, params["expected_version"] = _DELETE_AT_VERSION, expected_version
         with self._timed("delete"), self._write() as connection:
-            result = connection.execute(delete(tasks).where(*conditions))
+            result = connection.execute(statement, params)
             if result.rowcount == 0:
                 self._missing_or_stale(connection, owner, task_id)
 
     @staticmethod
-    def _missing_or_stale(connection: Connection, owner: str, task_id: uuid.UUID) -> NoReturn:
-        found = connection.execute(
-            select(tasks.c.version).where(tasks.c.id == str(task_id), tasks.c.owner == owner)
-        ).first()
+    def _missing_or_stale(connection: _Session, owner: str, task_id: uuid.UUID) -> NoReturn:
+        found = connection.execute(_VERSION, {"task_id": str(task_id), "owner": owner}).first()
         if found is None:
             raise NotFound(f"Task {task_id} does not exist.")
         raise PreconditionFailed(
             "The task was changed since the version in If-Match; fetch it again.",
-            headers={"ETag": quote_etag(str(found.version))},
+            headers={"ETag": quote_etag(str(found[0]))},
         )
