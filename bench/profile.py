@@ -35,6 +35,7 @@ from floor_app import LAYERS
 from bench import TOKEN, _Sink
 
 ROOT = Path(__file__).resolve().parents[1]
+PAGE = 20
 
 
 def _floor(settings: Any, layers: str) -> Any:
@@ -134,10 +135,13 @@ def main() -> int:
 
     create = _environ("POST", "/api/v1/tasks", b'{"title": "bench task", "labels": ["bench"]}')
     task_id = json.loads(call(*create)[1])["id"]
+    if args.scenario == "list":  # a full page, as bench.py's list returns (limit=20)
+        for _ in range(PAGE):
+            call(*create)
     scenarios: dict[str, tuple[dict[str, Any], bytes]] = {
         "get": _environ("GET", f"/api/v1/tasks/{task_id}", None),
         "post": create,
-        "list": _environ("GET", "/api/v1/tasks?limit=20", None),
+        "list": _environ("GET", f"/api/v1/tasks?limit={PAGE}", None),
         "patch": _environ("PATCH", f"/api/v1/tasks/{task_id}", b'{"priority": "high"}'),
     }
     request = scenarios[args.scenario]

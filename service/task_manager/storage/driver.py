@@ -151,8 +151,13 @@ class DriverConnection:
         self,
         statement: ClauseElement,
         parameters: Mapping[str, Any] | list[Mapping[str, Any]] | None = None,
+        *,
+        as_stored: bool = False,
     ) -> Result:
-        """One statement; a list of parameter sets runs it once for each (executemany)."""
+        """One statement; a list of parameter sets runs it once for each (executemany).
+
+        ``as_stored`` returns the values as SQLite holds them, without the dialect's result
+        processors (timestamps stay text), for a caller that parses them itself."""
         many = isinstance(parameters, list)
         batch: list[Mapping[str, Any]] = parameters if isinstance(parameters, list) else []
         first: Mapping[str, Any] = batch[0] if many else (parameters or {})  # type: ignore[assignment]
@@ -185,7 +190,7 @@ class DriverConnection:
         if events:
             for listener in self._dispatch.after_cursor_execute:
                 listener(self._connection, cursor, sql, values, context, many)
-        return Result(compiled.rows(rows), rowcount)
+        return Result(rows if as_stored else compiled.rows(rows), rowcount)
 
     def _compile(self, statement: ClauseElement, names: tuple[str, ...]) -> _Compiled:
         key = (statement, names)

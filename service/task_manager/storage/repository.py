@@ -121,6 +121,15 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _stored_utc(value: datetime | str | None) -> datetime | str | None:
+    """A timestamp column's value as read: a datetime (PostgreSQL), or on SQLite the text
+    SQLAlchemy stored, ``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC, which pydantic-core parses while
+    validating (in C, instead of a parse and a replace() here per value: bench/README.md)."""
+    if isinstance(value, str):
+        return value + "Z"
+    return _utc(value)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -150,14 +159,14 @@ def _codec(column: Column[Any]) -> tuple[_Convert, _Convert]:
     if column.name in _CODECS:
         return _CODECS[column.name]
     if isinstance(column.type, DateTime):
-        return _utc, _utc
+        return _utc, _stored_utc
     return _same, _same
 
 
 _ENCODE = {column.name: _codec(column)[0] for column in _TASK_COLUMNS}
 # Reading back, pydantic's validation parses the id and the enums itself (in pydantic-core,
 # faster than uuid.UUID and Enum calls here followed by model_construct: bench/README.md); only
-# the labels' JSON and the timestamps' zone are converted before it.
+# the labels' JSON and the timestamps' zone (or SQLite's text) are converted before it.
 _PARSED_BY_PYDANTIC = (uuid.UUID, Status, Priority)
 _DECODE = tuple(
     (column.name, None if _codec(column)[1] in _PARSED_BY_PYDANTIC else _codec(column)[1])
@@ -166,11 +175,15 @@ _DECODE = tuple(
 _TASKS: TypeAdapter[list[Task]] = TypeAdapter(list[Task])
 
 
+_NAMES = tuple(name for name, _ in _DECODE)
+_CONVERTED = tuple((name, decode) for name, decode in _DECODE if decode is not None)
+
+
 def _task_fields(row: Sequence[Any]) -> dict[str, Any]:
-    return {
-        name: value if decode is None else decode(value)
-        for (name, decode), value in zip(_DECODE, row, strict=True)
-    }
+    fields = dict(zip(_NAMES, row, strict=True))
+    for name, decode in _CONVERTED:
+        fields[name] = decode(fields[name])
+    return fields
 
 
 def _row_to_task(row: Sequence[Any]) -> Task:
@@ -268,6 +281,13 @@ def _list_statement(
 # Where the repository's statements run: a SQLAlchemy Connection (PostgreSQL, and SQLite outside
 # the request threads' held connections) or a SQLite driver connection.
 _Session = Connection | DriverConnection
+
+
+def _task_rows(connection: _Session, statement: Any, params: Mapping[str, Any]) -> list[Any]:
+    """Rows of task columns as stored: SQLite's timestamps stay text for pydantic to parse."""
+    if isinstance(connection, DriverConnection):
+        return connection.execute(statement, params, as_stored=True).all()
+    return list(connection.execute(statement, params).all())
 
 
 class _HeldConnections:
@@ -477,10 +497,10 @@ class TaskRepository:
 
     def get(self, owner: str, task_id: uuid.UUID) -> Task:
         with self._timed("get"), self._read() as connection:
-            row = connection.execute(_GET, {"task_id": str(task_id), "owner": owner}).first()
-        if row is None:
+            found = _task_rows(connection, _GET, {"task_id": str(task_id), "owner": owner})
+        if not found:
             raise NotFound(f"Task {task_id} does not exist.")
-        return _row_to_task(row)
+        return _row_to_task(found[0])
 
     def list(self, owner: str, query: ListQuery) -> TaskPage:
         params: dict[str, Any] = {"owner": owner, "limit": query.limit + 1}
@@ -504,7 +524,7 @@ class TaskRepository:
             after=after,
         )
         with self._timed("list"), self._read() as connection:
-            rows = connection.execute(statement, params).all()
+            rows = _task_rows(connection, statement, params)
         items = _rows_to_tasks(rows[: query.limit])
         next_cursor = (
             _Cursor.encode(query.sort, items[-1]) if len(rows) > query.limit and items else None
@@ -528,21 +548,16 @@ class TaskRepository:
         written = dict(fields) | {"labels": labels, "updated_at": _now()}
         params = {"new_" + name: _ENCODE[name](written[name]) for name in _WRITTEN}
         with self._timed("update"), self._write() as connection:
-            row = connection.execute(
-                _UPDATE,
-                {
-                    "task_id": str(task_id),
-                    "match_owner": owner,
-                    "expected_version": expected_version,
-                    **params,
-                },
-            ).first()
-            if row is None:
+            match = {"task_id": str(task_id), "match_owner": owner}
+            updated = _task_rows(
+                connection, _UPDATE, {**match, "expected_version": expected_version, **params}
+            )
+            if not updated:
                 self._missing_or_stale(connection, owner, task_id)
             if stored_labels is None or labels != list(stored_labels):
                 connection.execute(_DELETE_LABELS, {"task_id": str(task_id)})
                 self._insert_labels(connection, str(task_id), labels)
-        return _row_to_task(row)
+        return _row_to_task(updated[0])
 
     def delete(self, owner: str, task_id: uuid.UUID, expected_version: int | None) -> None:
         params: dict[str, Any] = {"task_id": str(task_id), "owner": owner}
