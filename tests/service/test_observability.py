@@ -330,3 +330,21 @@ def test_the_direct_log_line_is_what_python_json_logger_writes() -> None:
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
+
+
+def test_the_service_resource_hashes_and_compares_as_the_sdks_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opentelemetry.sdk.resources import Resource
+    from task_manager.settings import Settings
+    from task_manager.tracing import _resource
+
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test,team=a")
+    resource = _resource(Settings(), "1.2.3")
+    plain = Resource(resource.attributes, resource.schema_url)
+    assert resource.attributes["service.version"] == "1.2.3"
+    assert resource.attributes["team"] == "a"
+    assert hash(resource) == hash(plain) == hash(resource)  # computed once, then kept
+    assert resource == plain
+    assert {plain: "spans"}[resource] == "spans"  # the OTLP encoder's grouping
+    assert resource != Resource({**resource.attributes, "team": "b"}, resource.schema_url)
