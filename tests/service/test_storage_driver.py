@@ -260,3 +260,18 @@ def test_each_statement_is_compiled_once_per_thread(repository: TaskRepository) 
         key for key in driver._compiled if key[0] is statements._GET
     }
     assert all(driver._compiled[key] is value for key, value in compiled.items())
+
+
+def test_dispose_closes_idle_held_connections_but_not_one_a_request_is_using(
+    repository: TaskRepository,
+) -> None:
+    held = repository._held
+    assert held is not None
+    for use in ("read", "write"):
+        driver = held.get()
+        with getattr(driver, use)():
+            repository.engine.dispose()  # the shutdown's, while a request is still running
+            assert not driver.connection.invalidated
+        repository.engine.dispose()
+        assert driver.connection.invalidated
+        assert held.get() is not driver  # the thread connects again

@@ -112,20 +112,39 @@ class DriverConnection:
         self._driver: sqlite3.Connection = connection.connection.driver_connection  # type: ignore[assignment]
         self._dispatch = connection.dispatch
         self._compiled: dict[tuple[ClauseElement, tuple[str, ...]], _Compiled] = {}
+        self._in_use = False
 
     @property
     def connection(self) -> Connection:
         return self._connection
 
+    @property
+    def in_use(self) -> bool:
+        """Inside read() or write(): a request's statements are running on it."""
+        return self._in_use
+
     @contextmanager
-    def write(self) -> Iterator[DriverConnection]:
-        self._run_plain("BEGIN IMMEDIATE")
+    def read(self) -> Iterator[DriverConnection]:
+        """One statement, without BEGIN: WAL gives it a snapshot of its own."""
+        self._in_use = True
         try:
             yield self
-        except BaseException:
-            self._rollback()
-            raise
-        self._run_plain("COMMIT")
+        finally:
+            self._in_use = False
+
+    @contextmanager
+    def write(self) -> Iterator[DriverConnection]:
+        self._in_use = True
+        try:
+            self._run_plain("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self._rollback()
+                raise
+            self._run_plain("COMMIT")
+        finally:
+            self._in_use = False
 
     def end_transaction(self) -> None:
         """Rolls back a transaction left open (none is, unless a rollback itself failed)."""

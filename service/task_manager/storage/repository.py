@@ -303,7 +303,7 @@ class _HeldConnections:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._local = threading.local()
-        self._held: weakref.WeakSet[Connection] = weakref.WeakSet()
+        self._held: weakref.WeakSet[DriverConnection] = weakref.WeakSet()
         self._lock = threading.Lock()
         event.listen(engine, "engine_disposed", self._close_all)
 
@@ -315,7 +315,7 @@ class _HeldConnections:
             connection = self._engine.connect()
             driver = self._local.driver = DriverConnection(connection)
             with self._lock:
-                self._held.add(connection)
+                self._held.add(driver)
         else:
             driver.end_transaction()  # what the pool's reset on return would have done
         return driver
@@ -323,12 +323,12 @@ class _HeldConnections:
     def _close_all(self, _engine: Engine) -> None:
         # After dispose() the pool is a new one; a held connection closed normally would go back
         # to the old one and stay open. Invalidating closes it; its thread then connects again.
-        # One inside a transaction belongs to a request still running: its thread returns it.
+        # One in use belongs to a request still running: its thread keeps it.
         with self._lock:
             held = list(self._held)
-        for connection in held:
-            if not connection.closed and not connection.in_transaction():
-                connection.invalidate()
+        for driver in held:
+            if not driver.connection.closed and not driver.in_use:
+                driver.connection.invalidate()
 
 
 class TaskRepository:
@@ -377,8 +377,8 @@ class TaskRepository:
     @contextmanager
     def _read(self) -> Iterator[_Session]:
         if self._held is not None:
-            with translated():
-                yield self._held.get()  # one statement, without BEGIN: WAL gives it a snapshot
+            with translated(), self._held.get().read() as driver:
+                yield driver
             return
         with self._pooled_read() as connection:
             yield connection
