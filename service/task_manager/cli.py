@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from task_manager import __version__
-from task_manager.configuration_doc import render_configuration_markdown
-from task_manager.logging import configure_logging
-from task_manager.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from task_manager.settings import Settings
 
 log = logging.getLogger("task_manager.cli")
 
@@ -75,7 +77,29 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    collecting = gc.isenabled()
+    if args.command == "serve":
+        # Start-up imports about 700 modules and builds the app: some 130,000 objects that live as
+        # long as the process, and well under 1% garbage. The cyclic collector would walk them
+        # in about 190 collections (about 50 ms, a tenth of the time to the first /readyz 200:
+        # bench/README.md). It stays off until server.tune_interpreter has frozen them, with the
+        # start-up's few unreachable objects (about 0.2 MB) among them.
+        gc.disable()
+    try:
+        return _command(args)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _command(args: argparse.Namespace) -> int:
+    # Imported here, not at the top, so that `serve` imports them with the collector off.
+    from task_manager.logging import configure_logging
+    from task_manager.settings import ConfigError, Settings
+
     if args.command == "check-config" and args.markdown:
+        from task_manager.configuration_doc import render_configuration_markdown
+
         sys.stdout.write(render_configuration_markdown())
         return 0
     if args.command == "openapi":

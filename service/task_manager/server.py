@@ -35,10 +35,11 @@ def tune_interpreter() -> None:
     """Interpreter settings for serving, applied once the app is built."""
     # What exists now (modules, the app, the engine) lives as long as the process: move it out of
     # the collector's generations so that collections under load do not walk it again and again
-    # (shorter pauses, a better p99). No full collection first: at this point it found about 30
-    # unreachable objects among about 75,000 and took about 50 ms, a tenth of the time to the
-    # first /readyz 200 (bench/README.md); those few stay frozen.
+    # (shorter pauses, a better p99). No full collection first: it took 40-53 ms, a tenth of the
+    # time to the first /readyz 200, for the start-up's few unreachable objects (bench/README.md),
+    # which stay frozen. `task-manager serve` starts with the collector off (cli.main): on here.
     gc.freeze()
+    gc.enable()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
 

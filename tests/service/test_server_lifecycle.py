@@ -6,8 +6,11 @@ import json
 import signal
 import threading
 import time
+from pathlib import Path
 
+import pytest
 import requests
+from support.net import free_port
 from support.service import ALICE_TOKEN, Service, ServiceFactory
 
 
@@ -83,3 +86,43 @@ def test_in_flight_request_completes_after_sigterm_while_readyz_turns_503(
     assert result["response"].status_code == 201
     assert result["response"].json()["title"] == "written during drain"
     assert service.process.wait(30) == 0
+
+
+def test_serve_starts_with_the_collector_off_and_serves_with_it_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # cli.main turns the cyclic collector off for the start-up; tune_interpreter must freeze
+    # what the start-up made and turn it back on before the first request, and a start-up that
+    # fails must not leave it off.
+    import gc
+
+    from task_manager import cli, server
+
+    seen: dict[str, object] = {}
+
+    def run(self: server.Server) -> int:
+        seen["while starting"] = gc.isenabled()
+        server.tune_interpreter()
+        seen["when serving"] = gc.isenabled()
+        seen["frozen"] = gc.get_freeze_count()
+        self.shutdown()
+        return 0
+
+    monkeypatch.setattr(server.Server, "run", run)
+    monkeypatch.setenv("TASK_MANAGER_DATABASE_URL", f"sqlite:///{tmp_path}/gc.db")
+    monkeypatch.setenv("TASK_MANAGER_AUTH_TOKENS", f"alice:{ALICE_TOKEN}")
+    monkeypatch.setenv("TASK_MANAGER_PORT", str(free_port()))
+    monkeypatch.setenv("TASK_MANAGER_METRICS_PORT", str(free_port()))
+    try:
+        assert cli.main(["serve"]) == 0
+        assert seen["while starting"] is False
+        assert seen["when serving"] is True
+        assert isinstance(seen["frozen"], int)
+        assert seen["frozen"] > 0
+        assert gc.isenabled()
+        monkeypatch.setenv("TASK_MANAGER_PORT", "not a port")
+        assert cli.main(["serve"]) == cli.EXIT_CONFIG
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()
