@@ -183,7 +183,13 @@ class PortMap:
 
     def listen(self, service: str, port: int) -> int:
         if (service, port) not in self.ports:
-            self.ports[(service, port)] = free_ports(1)[0]
+            # A port chosen earlier is not bound until its server starts: the kernel may offer
+            # it again (a run gave Jaeger's query API and its OTLP receiver the same one).
+            taken = set(self.ports.values())
+            local = free_ports(1)[0]
+            while local in taken:
+                local = free_ports(1)[0]
+            self.ports[(service, port)] = local
         return self.ports[(service, port)]
 
     def dial(self, address: str) -> str:
