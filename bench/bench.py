@@ -26,7 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -424,6 +424,14 @@ def goals(data: Data) -> list[tuple[str, str, bool]]:
     return rows
 
 
+def _table_head(columns: Sequence[str], last: str) -> list[str]:
+    """A results table's header row and rule: the scenario, one cell per column, ``last``."""
+    return [
+        "| Scenario | " + " | ".join(c.capitalize() for c in columns) + f" | {last} |",
+        "| --- " * (len(columns) + 2) + "|",
+    ]
+
+
 def render(data: Data, picture: Path, output: Path) -> str:
     by = data["scenarios"]
     columns = data["columns"]
@@ -441,8 +449,7 @@ def render(data: Data, picture: Path, output: Path) -> str:
         "",
         "Requests per second (x the baseline):",
         "",
-        "| Scenario | " + " | ".join(c.capitalize() for c in columns) + " | Service / seed |",
-        "| --- " * (len(columns) + 2) + "|",
+        *_table_head(columns, "Service / seed"),
     ]
     for scenario, row in by.items():
         base = row["baseline"]["rps"]
@@ -453,8 +460,7 @@ def render(data: Data, picture: Path, output: Path) -> str:
         "",
         "Latency p50 / p99 in ms, and the service's non-2xx responses:",
         "",
-        "| Scenario | " + " | ".join(c.capitalize() for c in columns) + " | Service non-2xx |",
-        "| --- " * (len(columns) + 2) + "|",
+        *_table_head(columns, "Service non-2xx"),
     ]
     for scenario, row in by.items():
         cells = [f"{row[c]['p50']:.1f} / {row[c]['p99']:.1f}" for c in columns]

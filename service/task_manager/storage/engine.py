@@ -13,9 +13,6 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 # waitress thread the default would dominate the service's memory; the OS page cache still holds
 # the file. 64 KiB instead of 512 saved RSS at the same throughput (bench/README.md).
 SQLITE_CACHE_KIB = 64
-# Execution option naming a write transaction: on SQLite it begins with BEGIN IMMEDIATE so that
-# concurrent writers queue on busy_timeout instead of failing on lock upgrade.
-WRITE = "task_manager_write"
 # Execution option for a single-statement read on SQLite: no BEGIN is sent (the statement runs in
 # its own implicit transaction).
 AUTOCOMMIT_READ = "task_manager_autocommit_read"
@@ -74,9 +71,8 @@ def _sqlite_engine(url: URL, pool_size: int) -> Engine:
         if options.get(AUTOCOMMIT_READ, False):
             return
         # Straight to the driver: no cursor events, so the BEGIN of every transaction is neither
-        # a span of its own nor a trip through the statement hooks.
-        connection.connection.driver_connection.execute(
-            "BEGIN IMMEDIATE" if options.get(WRITE, False) else "BEGIN"
-        )
+        # a span of its own nor a trip through the statement hooks. The repository's writes do
+        # not come here: they begin with BEGIN IMMEDIATE on the driver (storage/driver.py).
+        connection.connection.driver_connection.execute("BEGIN")
 
     return engine

@@ -54,7 +54,7 @@ from task_manager.models import (
     TaskPage,
 )
 from task_manager.storage.driver import DriverConnection
-from task_manager.storage.engine import AUTOCOMMIT_READ, WRITE
+from task_manager.storage.engine import AUTOCOMMIT_READ
 from task_manager.storage.failures import translated
 from task_manager.storage.schema import idempotency_keys, task_labels, tasks
 
@@ -369,10 +369,8 @@ class TaskRepository:
                 with self._held.get().write() as driver:
                     yield driver
                 return
-            with self.engine.connect() as connection:
-                connection.execution_options(**{WRITE: True})
-                with connection.begin():
-                    yield connection
+            with self.engine.begin() as connection:
+                yield connection
 
     @contextmanager
     def _read(self) -> Iterator[_Session]:
@@ -548,9 +546,15 @@ class TaskRepository:
         written = dict(fields) | {"labels": labels, "updated_at": _now()}
         params = {"new_" + name: _ENCODE[name](written[name]) for name in _WRITTEN}
         with self._timed("update"), self._write() as connection:
-            match = {"task_id": str(task_id), "match_owner": owner}
             updated = _task_rows(
-                connection, _UPDATE, {**match, "expected_version": expected_version, **params}
+                connection,
+                _UPDATE,
+                {
+                    "task_id": str(task_id),
+                    "match_owner": owner,
+                    "expected_version": expected_version,
+                    **params,
+                },
             )
             if not updated:
                 self._missing_or_stale(connection, owner, task_id)
